@@ -1,0 +1,1 @@
+"""Synthetic captcha generator, training, export and evaluation."""

@@ -1,0 +1,118 @@
+"""On-the-fly training batches: rendered captchas, resized by the shared preprocessing.
+
+Each picture carries one label per colour head (red, yellow, blue, black). A share of the
+pictures is passed through a colour transform (blue/yellow/black -> red); for those only the
+red head learns, with the answer of the transformed colour: this is how the red model learns
+to read the fallback route.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.preprocess import resize
+from captcha_core.transforms import to_red
+
+from .encoding import MAX_LEN, Alphabet
+from .render import CaptchaRenderer
+from .style import TRAINING, Style
+
+HEAD_ORDER = ALL_COLORS  # red, yellow, blue, black
+RED_HEAD = HEAD_ORDER.index(Color.RED)
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    input_width: int = 100
+    input_height: int = 40
+    batch_size: int = 64
+    large_share: float = 0.3      # share of 120x50 pictures
+    transform_share: float = 0.4  # share of non-red pictures shown to the red head through a transform
+    absent_share: float = 0.1     # share of pictures that teach a head whose colour is absent
+    style: Style = TRAINING
+
+
+def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Generator):
+    """Returns images (B,H,W,3) uint8, head (B,) int32 and label (B,6) int32 (-1 padded).
+
+    Each picture teaches one head (a colour present in it, mostly; sometimes an absent one,
+    whose answer is empty), so that the classifier and the CTC loss run once per picture.
+    """
+    b = cfg.batch_size
+    images = np.empty((b, cfg.input_height, cfg.input_width, 3), np.uint8)
+    heads = np.empty(b, np.int32)
+    labels = np.full((b, MAX_LEN), -1, np.int32)
+    for i in range(b):
+        renderer = renderers[1] if rng.random() < cfg.large_share else renderers[0]
+        sample = renderer.render(rng)
+        img = sample.image
+        present = sorted({HEAD_ORDER.index(c) for c in sample.colors})
+        if rng.random() < cfg.absent_share:
+            head = int(rng.integers(0, len(HEAD_ORDER)))
+        else:
+            head = present[int(rng.integers(0, len(present)))]
+        answer = sample.answer(HEAD_ORDER[head])
+        if head != RED_HEAD and rng.random() < cfg.transform_share:
+            img = to_red(img, HEAD_ORDER[head])  # the red head learns the fallback route
+            head = RED_HEAD
+        heads[i] = head
+        labels[i] = alphabet.encode(answer)
+        images[i] = resize(img, cfg.input_width, cfg.input_height)
+    return images, heads, labels
+
+
+def _worker(queue, seed, alphabet_chars, cfg: FeedConfig):
+    os.nice(5)
+    rng = np.random.default_rng(seed)
+    renderers = (CaptchaRenderer(90, 35, cfg.style), CaptchaRenderer(120, 50, cfg.style))
+    alphabet = Alphabet(alphabet_chars)
+    while True:
+        queue.put(make_batch(renderers, alphabet, cfg, rng))
+
+
+class BatchFeeder:
+    """Background processes that render batches; ``get()`` returns a fresh batch or None."""
+
+    def __init__(self, alphabet: Alphabet, cfg: FeedConfig, seed: int, workers: int = 1):
+        ctx = mp.get_context("spawn")
+        self.queue = ctx.Queue(maxsize=64)
+        seeds = np.random.SeedSequence(seed).spawn(workers)
+        self.procs = [ctx.Process(target=_worker, args=(self.queue, s, alphabet.chars, cfg), daemon=True)
+                      for s in seeds]
+        for p in self.procs:
+            p.start()
+
+    def get(self, block: bool):
+        import queue as _q
+        try:
+            return self.queue.get(block=block, timeout=600 if block else None)
+        except _q.Empty:
+            return None
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+
+
+class ReplayBuffer:
+    """Keeps recent samples so training never waits for the renderer (reuse when it is slow)."""
+
+    def __init__(self, capacity: int, example):
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.arrays = [np.empty((capacity,) + a.shape[1:], a.dtype) for a in example]
+
+    def add(self, batch):
+        n = len(batch[0])
+        idx = (self.pos + np.arange(n)) % self.capacity
+        for store, a in zip(self.arrays, batch):
+            store[idx] = a
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, n: int, rng: np.random.Generator):
+        idx = rng.integers(0, self.size, n)
+        return tuple(a[idx] for a in self.arrays)

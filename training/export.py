@@ -1,0 +1,73 @@
+"""Exports one colour's reader as a TF-Serving SavedModel version folder, atomically.
+
+The folder holds a ``serving_default`` signature (uint8 pictures of the model input size ->
+text, confidence, char_confidence) and, in ``assets/``, the character set and ``model.json``
+(colour, input size, preprocessing version, what the model was trained to read).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from captcha_core.preprocess import PREPROCESS_VERSION
+
+from .charset import VOCABULARY_FILE
+from .model import greedy_decode
+
+LICENSE_FILE = VOCABULARY_FILE.with_name("LICENSE-vocabulary")
+
+
+class ColorReader(tf.Module):
+    def __init__(self, backbone, head, classifier, charset_path: str, input_height: int, input_width: int):
+        super().__init__()
+        self.backbone, self.head, self.classifier = backbone, head, classifier
+        self.charset_asset = tf.saved_model.Asset(charset_path)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(self.charset_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                                          tf.string, tf.lookup.TextFileIndex.WHOLE_LINE), default_value="")
+        spec = tf.TensorSpec([None, input_height, input_width, 3], tf.uint8, name="images")
+        self.serve = tf.function(self._serve, input_signature=[spec])
+
+    def _serve(self, images):
+        logits = self.classifier(self.head(self.backbone(images, training=False), training=False), training=False)
+        text, confidence, char_confidence = greedy_decode(
+            logits, lambda ids: self.table.lookup(tf.cast(ids, tf.int64)))
+        return {"text": text, "confidence": confidence, "char_confidence": char_confidence}
+
+
+def next_version(color_dir: Path) -> int:
+    versions = [int(p.name) for p in color_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_color(model_dir: Path, color: str, backbone, head, classifier, input_height: int,
+                 input_width: int, metadata: dict) -> Path:
+    """Writes ``model_dir/color/<next version>/`` and returns its path."""
+    color_dir = Path(model_dir) / color
+    color_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=color_dir))
+    try:
+        (staging / "src").mkdir()
+        charset_copy = staging / "src" / "charset.txt"
+        shutil.copyfile(VOCABULARY_FILE, charset_copy)
+        reader = ColorReader(backbone, head, classifier, str(charset_copy), input_height, input_width)
+        out = staging / "model"
+        tf.saved_model.save(reader, str(out), signatures={"serving_default": reader.serve})
+        assets = out / "assets"  # charset.txt was copied here by the Asset
+        shutil.copyfile(LICENSE_FILE, assets / "LICENSE-vocabulary")
+        info = {"color": color, "input_height": input_height, "input_width": input_width,
+                "preprocess_version": PREPROCESS_VERSION, "charset": "charset.txt",
+                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **metadata}
+        (assets / "model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+        version = next_version(color_dir)
+        final = color_dir / str(version)
+        os.rename(out, final)  # atomic: the version folder appears complete or not at all
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""Font faces the generator draws with, found on the machine and cached per size."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+FONT_DIRS = ("/usr/share/fonts",)
+
+
+@dataclass(frozen=True)
+class Face:
+    file: str
+    index: int = 0
+    weight: float = 1.0  # relative sampling weight
+
+
+# Song/Ming faces first: the platform draws Chinese in a SimSun-like face. Hei and Kai
+# faces are there for domain randomisation, with lower weight.
+CHINESE_FACES = (
+    Face("arphic/uming.ttc", 0, 3.0),
+    Face("arphic-gbsn00lp/gbsn00lp.ttf", 0, 3.0),
+    Face("noto/NotoSerifCJK-Regular.ttc", 2, 3.0),
+    Face("noto/NotoSerifCJK-Bold.ttc", 2, 0.7),
+    Face("noto/NotoSansCJK-Regular.ttc", 2, 1.0),
+    Face("wqy/wqy-microhei.ttc", 0, 0.7),
+    Face("wqy/wqy-zenhei.ttc", 0, 0.5),
+    Face("arphic/ukai.ttc", 0, 0.6),
+    Face("arphic-gkai00mp/gkai00mp.ttf", 0, 0.5),
+)
+
+# Bold, round faces for the hollow Latin glyphs (the platform's is a comic face).
+LATIN_FACES = (
+    Face("dejavu/DejaVuSans-Bold.ttf", 0, 2.0),
+    Face("dejavu/DejaVuSansCondensed-Bold.ttf", 0, 1.0),
+    Face("dejavu/DejaVuSerif-Bold.ttf", 0, 0.6),
+    Face("urw-base35/URWGothic-Demi.otf", 0, 1.5),
+    Face("urw-base35/URWBookman-Demi.otf", 0, 1.5),
+    Face("urw-base35/NimbusSans-Bold.otf", 0, 1.5),
+    Face("urw-base35/C059-Bold.otf", 0, 0.8),
+    Face("urw-base35/P052-Bold.otf", 0, 0.8),
+    Face("urw-base35/NimbusSans-BoldItalic.otf", 0, 0.6),
+    Face("freefont/FreeSansBold.ttf", 0, 1.0),
+    Face("liberation/LiberationSans-Bold.ttf", 0, 1.0),
+    Face("noto/NotoSansCJK-Bold.ttc", 2, 1.0),
+    Face("wqy/wqy-microhei.ttc", 0, 0.5),
+)
+
+
+@lru_cache(maxsize=None)
+def _resolve(relative: str) -> str | None:
+    for base in FONT_DIRS:
+        for sub in ("truetype", "opentype"):
+            candidate = Path(base) / sub / relative
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+def available(faces: tuple[Face, ...]) -> tuple[Face, ...]:
+    """The faces of ``faces`` installed on this machine."""
+    return tuple(f for f in faces if _resolve(f.file))
+
+
+@lru_cache(maxsize=4096)
+def load(face: Face, size: int) -> ImageFont.FreeTypeFont:
+    path = _resolve(face.file)
+    if path is None:
+        raise FileNotFoundError(f"font {face.file} is not installed")
+    return ImageFont.truetype(path, size, index=face.index)
+
+
+def require_fonts() -> tuple[tuple[Face, ...], tuple[Face, ...]]:
+    chinese, latin = available(CHINESE_FACES), available(LATIN_FACES)
+    if not chinese or not latin:
+        raise RuntimeError(
+            "no Chinese or Latin font found: install fonts-noto-cjk, fonts-arphic-uming and "
+            "fonts-dejavu (scripts/install-fonts.sh does it)")
+    return chinese, latin

@@ -1,0 +1,96 @@
+"""The reader: a small CNN backbone, one recurrent head per colour, a shared character classifier.
+
+Each colour model that ships is backbone + its head + the classifier, exported alone (see
+``export.py``), so that one colour can be retrained and replaced without the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_width: int = 100
+    input_height: int = 40
+    widths: tuple[int, ...] = (32, 64, 96, 128, 160)
+    head_width: int = 96
+    sequence_width: int = 80
+    num_classes: int = 3602
+
+    @property
+    def steps(self) -> int:
+        """CTC time steps (12 for a 100-wide input: at least 2*6-1 for six characters)."""
+        return self.input_width // 8
+
+
+def build_backbone(cfg: ModelConfig) -> keras.Model:
+    """uint8 pictures (B,H,W,3) -> features (B,T,C)."""
+    inp = keras.Input((cfg.input_height, cfg.input_width, 3), dtype="uint8", name="images")
+    x = layers.Rescaling(1.0 / 255.0)(inp)
+    pools = [None, (2, 2), None, (2, 2), None]
+    for i, (w, pool) in enumerate(zip(cfg.widths, pools)):
+        if i == 0:  # stride 2 at once: full-resolution layers cost most on a CPU
+            x = layers.Conv2D(w, 3, strides=2, padding="same", use_bias=False, name="conv0")(x)
+        else:  # separable: few FLOPs on a CPU
+            x = layers.SeparableConv2D(w, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU()(x)
+        if pool:
+            x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
+    # collapse the remaining height into the channels: (B, h, T, C) -> (B, T, h*C) -> (B, T, C)
+    x = layers.Permute((2, 1, 3))(x)
+    h = cfg.input_height // 8
+    x = layers.Reshape((cfg.steps, h * cfg.widths[-1]))(x)
+    x = layers.Dense(cfg.widths[-1], activation="relu", name="collapse")(x)
+    return keras.Model(inp, x, name="backbone")
+
+
+def build_head(cfg: ModelConfig, color: str) -> keras.Model:
+    """Features -> colour-specific sequence features (picks out the characters of one colour)."""
+    inp = keras.Input((cfg.steps, cfg.widths[-1]), name="features")
+    x = layers.Conv1D(cfg.head_width, 3, padding="same", activation="relu", name="select")(inp)
+    x = layers.Conv1D(cfg.sequence_width, 3, padding="same", activation="relu", name="sequence")(x)
+    return keras.Model(inp, x, name=f"head_{color}")
+
+
+def build_classifier(cfg: ModelConfig) -> keras.Model:
+    """Sequence features -> logits over the vocabulary plus the CTC blank."""
+    inp = keras.Input((cfg.steps, cfg.sequence_width), name="sequence")
+    x = layers.Dense(cfg.num_classes, name="logits")(inp)
+    return keras.Model(inp, x, name="classifier")
+
+
+def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, blank: int) -> tf.Tensor:
+    """labels (B,L) int32 padded with -1; logits (B,T,K). Returns (B,) losses."""
+    # Sparse labels select TensorFlow's C++ CTC kernel (dense ones take a much slower path).
+    # That kernel refuses empty labels; an empty answer has one path, all blanks, scored apart.
+    empty = labels[:, 0] < 0
+    filled = tf.where(empty[:, None] & (tf.range(tf.shape(labels)[1]) == 0)[None, :], 0, labels)
+    indices = tf.where(filled >= 0)
+    sparse = tf.SparseTensor(indices, tf.gather_nd(filled, indices), tf.shape(filled, out_type=tf.int64))
+    logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+    ctc = tf.nn.ctc_loss(sparse, logits, None, logit_length, logits_time_major=False, blank_index=blank)
+    all_blank = -tf.reduce_sum(tf.nn.log_softmax(logits, axis=-1)[:, :, blank], axis=1)
+    return tf.where(empty, all_blank, ctc)
+
+
+def greedy_decode(logits: tf.Tensor, lookup):
+    """Greedy CTC decoding inside the graph.
+
+    ``lookup`` maps class ids (int32) to characters (string). Returns text (B,) string, confidence (B,) float (probability of the greedy path) and
+    char_confidence (B,T) float: the probability at each emitted character's step, -1 elsewhere.
+    """
+    best = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    best_p = tf.exp(tf.reduce_max(logits, axis=-1) - tf.reduce_logsumexp(logits, axis=-1))
+    blank = tf.shape(logits)[-1] - 1
+    prev = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    keep = tf.logical_and(tf.not_equal(best, prev), tf.not_equal(best, blank))
+    letters = tf.where(keep, lookup(tf.minimum(best, blank - 1)), tf.constant(""))
+    text = tf.strings.reduce_join(letters, axis=1)
+    confidence = tf.exp(tf.reduce_sum(tf.math.log(tf.maximum(best_p, 1e-12)), axis=1))
+    char_confidence = tf.where(keep, best_p, tf.constant(-1.0))
+    return text, confidence, char_confidence

@@ -1,0 +1,64 @@
+"""Tuning knobs of the synthetic captcha, as measured on the real pictures.
+
+Every range is a little wider than what the real pictures show (domain randomisation), so
+that a model trained on these pictures also reads captchas drawn a little differently.
+Lengths are in pixels of a 90x35 picture; the renderer scales them to the picture size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# (band, outside) background pairs measured on real pictures (captcha spec).
+MEASURED_BACKGROUNDS = (
+    ((221, 163, 138), (213, 212, 206)), ((164, 218, 198), (225, 249, 210)),
+    ((100, 147, 220), (221, 230, 228)), ((141, 206, 187), (230, 228, 230)),
+    ((128, 111, 246), (207, 227, 216)), ((182, 186, 204), (242, 200, 246)),
+    ((126, 126, 186), (207, 247, 219)), ((169, 171, 207), (232, 207, 219)),
+    ((234, 199, 146), (240, 227, 220)), ((233, 231, 190), (214, 215, 221)),
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    # -- text --------------------------------------------------------------------------
+    #: probability of 0, 1, 2, 3 Chinese characters (real: 72/11/10/8 %)
+    chinese_shares: tuple[float, ...] = (0.72, 0.11, 0.10, 0.07)
+    #: probability that all six characters are black (the key4 "00" picture)
+    all_black_share: float = 0.10
+    #: of the other pictures, the share where one colour gets a chosen count 1..6
+    focus_share: float = 0.55
+    # -- glyph geometry (90x35 pixels) ------------------------------------------------
+    latin_cap_height: tuple[float, float] = (13.0, 18.0)
+    chinese_height: tuple[float, float] = (15.0, 21.0)
+    latin_rotation: tuple[float, float] = (-35.0, 35.0)
+    chinese_rotation: tuple[float, float] = (-20.0, 20.0)
+    chinese_shear_deg: tuple[float, float] = (5.0, 18.0)
+    hollow_share: float = 0.82
+    outline_width: tuple[int, int] = (1, 1)
+    vertical_jitter: float = 4.0
+    horizontal_jitter: float = 2.0
+    margin_left: tuple[float, float] = (1.0, 9.0)
+    margin_right: tuple[float, float] = (1.0, 9.0)
+    color_jitter: int = 12
+    text_opacity: tuple[float, float] = (0.85, 1.0)
+    # -- background ----------------------------------------------------------------------
+    measured_background_share: float = 0.5
+    band_center: tuple[float, float] = (14.0, 21.0)
+    band_thickness: tuple[float, float] = (20.0, 34.0)
+    band_amplitude: tuple[float, float] = (0.0, 7.0)
+    band_period: tuple[float, float] = (60.0, 300.0)
+    band_tilt: tuple[float, float] = (-0.25, 0.25)
+    steep_tilt_share: float = 0.12
+    # -- noise -------------------------------------------------------------------------
+    line_count_shares: tuple[float, ...] = (0.3, 0.4, 0.3)
+    lines_over_text_share: float = 0.8
+    dots: tuple[int, int] = (20, 65)
+    blur_share: float = 0.15
+    blur_radius: tuple[float, float] = (0.3, 0.7)
+    extra: dict = field(default_factory=dict)
+
+
+#: What the real platform draws; evaluation sets use it.
+REAL = Style()
+#: Training style: more pictures with Chinese, since Chinese is the slow part to learn.
+TRAINING = Style(chinese_shares=(0.34, 0.22, 0.22, 0.22))

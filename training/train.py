@@ -1,0 +1,248 @@
+"""Trains the four colour readers together (shared backbone and classifier, one head per colour).
+
+    python -m training.train --run-dir runs/main --minutes 120
+
+Renders pictures on the fly in a background process, logs to ``RUN/log.csv``, checkpoints to
+``RUN/ckpt`` every few minutes, resumes from the latest checkpoint there (or, with
+``--init-from saved_models``, from the newest committed models), validates on held-out
+pictures (seed never used in training) and exports a new version of every colour to
+``--export-to`` whenever the validation score beats the best so far. ``RUN/curves.png`` plots
+loss and accuracy over time.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from captcha_core.colors import Color
+
+from . import charset
+from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
+from .encoding import Alphabet
+from .export import export_color
+from .model import ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
+from .render import CaptchaRenderer
+from captcha_core.preprocess import resize
+from captcha_core.transforms import to_red
+from .style import REAL
+
+VALIDATION_SEED = 4_242_000  # never used for training batches (training seeds are 1..1e6)
+
+
+class Trainer:
+    def __init__(self, mcfg: ModelConfig, lr: float, half_life: int):
+        self.mcfg = mcfg
+        self.backbone = build_backbone(mcfg)
+        self.heads = {c.label: build_head(mcfg, c.label) for c in HEAD_ORDER}
+        self.classifier = build_classifier(mcfg)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.pictures = tf.Variable(0, dtype=tf.int64, trainable=False)
+        schedule = tf.keras.optimizers.schedules.ExponentialDecay(lr, half_life, 0.5)
+        self.optimizer = tf.keras.optimizers.Adam(schedule, clipnorm=5.0)
+        self.blank = mcfg.num_classes - 1
+        self.variables = (self.backbone.trainable_variables + self.classifier.trainable_variables
+                          + [v for h in self.heads.values() for v in h.trainable_variables])
+        chars = tf.constant(list(charset.vocabulary()))
+        self._lookup = lambda ids: tf.gather(chars, ids)
+        self._read = {c.label: self._reader(c.label) for c in HEAD_ORDER}
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(backbone=self.backbone, classifier=self.classifier, step=self.step,
+                                   pictures=self.pictures, optimizer=self.optimizer, **self.heads)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(self, images, heads, labels):
+        with tf.GradientTape() as tape:
+            feats = self.backbone(images, training=True)
+            every = tf.stack([self.heads[c.label](feats, training=True) for c in HEAD_ORDER], axis=1)
+            chosen = tf.gather(every, heads, batch_dims=1)  # each picture's own head
+            logits = self.classifier(chosen, training=True)
+            loss = tf.reduce_mean(ctc_loss(labels, logits, self.blank))
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        self.step.assign_add(1)
+        self.pictures.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
+        return loss
+
+    def read(self, images, head: str):
+        return self._read[head](images)
+
+    def _reader(self, head: str):
+        @tf.function(input_signature=[tf.TensorSpec([None, self.mcfg.input_height, self.mcfg.input_width, 3], tf.uint8)])
+        def read(images):
+            feats = self.backbone(images, training=False)
+            logits = self.classifier(self.heads[head](feats, training=False), training=False)
+            return greedy_decode(logits, self._lookup)[0]
+        return read
+
+
+def validation_set(count: int, mcfg: ModelConfig):
+    """Held-out pictures in the real style (seed never used in training), at both sizes."""
+    rng = np.random.default_rng(VALIDATION_SEED)
+    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
+    samples = [renderers[i % 4 == 3].render(rng) for i in range(count)]
+    images = np.stack([resize(s.image, mcfg.input_width, mcfg.input_height) for s in samples])
+    return images, samples
+
+
+def validate(trainer: "Trainer", val) -> dict:
+    images, samples = val
+    scores = {}
+    for color in HEAD_ORDER:
+        idx = [i for i, s in enumerate(samples) if s.answer(color)]
+        truth = [samples[i].answer(color) for i in idx]
+        for route, head in (("direct", color.label), ("fallback", Color.RED.label)):
+            if route == "fallback" and color is Color.RED:
+                continue
+            batch = images[idx] if route == "direct" else to_red(images[idx], color)
+            got = []
+            for i in range(0, len(batch), 256):
+                got += [t.decode() for t in trainer.read(tf.constant(batch[i:i + 256]), head).numpy()]
+            scores[f"{color.label}_{route}"] = float(np.mean([g == t for g, t in zip(got, truth)]))
+    scores["mean"] = float(np.mean(list(scores.values())))
+    return scores
+
+
+def plot(log_path: Path, out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = list(csv.DictReader(open(log_path)))
+    if not rows:
+        return
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    t = [float(r["minutes"]) for r in rows]
+    ax[0].plot(t, [float(r["loss"]) for r in rows])
+    ax[0].set(xlabel="minutes", ylabel="CTC loss (mean over heads)", yscale="log", title="training loss")
+    for key in [k for k in rows[-1] if k.endswith(("_direct", "_fallback"))]:
+        pts = [(float(r["minutes"]), float(r[key])) for r in rows if r.get(key)]
+        if pts:
+            ax[1].plot(*zip(*pts), label=key)
+    ax[1].set(xlabel="minutes", ylabel="exact match (held-out)", title="validation", ylim=(0, 1))
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", type=Path, default=Path("runs/main"))
+    p.add_argument("--minutes", type=float, default=60.0, help="stop after this many minutes")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--half-life", type=int, default=30_000, help="steps for the learning rate to halve")
+    p.add_argument("--seed", type=int, default=1, help="training seed (1..1e6; evaluation uses others)")
+    p.add_argument("--workers", type=int, default=1, help="rendering processes")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    p.add_argument("--validate-every", type=float, default=10.0, help="minutes")
+    p.add_argument("--validation-count", type=int, default=1024)
+    p.add_argument("--init-from", type=Path, help="start from the newest models in this folder")
+    p.add_argument("--export-to", type=Path, help="export every colour here when validation improves")
+    p.add_argument("--replay", type=int, default=100_000, help="pictures kept for reuse")
+    args = p.parse_args(argv)
+    if not 1 <= args.seed <= 1_000_000:
+        p.error("--seed must be in 1..1000000")
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+
+    mcfg = ModelConfig()
+    fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size)
+    alphabet = Alphabet(charset.vocabulary())
+    trainer = Trainer(mcfg, args.lr, args.half_life)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = trainer.checkpoint()
+    manager = tf.train.CheckpointManager(ckpt, str(args.run_dir / "ckpt"), max_to_keep=3)
+    state_file = args.run_dir / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint)
+        print(f"resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy())}")
+    elif args.init_from:
+        from .restore import restore_from_saved_models
+        restore_from_saved_models(trainer, args.init_from)
+
+    feeder = BatchFeeder(alphabet, fcfg, seed=args.seed * 1000 + int(trainer.step.numpy()) % 1000,
+                         workers=args.workers)
+    val = validation_set(args.validation_count, mcfg)
+    first = feeder.get(block=True)
+    replay = ReplayBuffer(args.replay, first)
+    replay.add(first)
+    rng = np.random.default_rng(args.seed)
+    log_path = args.run_dir / "log.csv"
+    new_log = not log_path.exists()
+    log = open(log_path, "a", newline="")
+    fields = ["minutes", "step", "pictures", "fresh", "loss", "lr"] + \
+        [f"{c.label}_{r}" for c in HEAD_ORDER for r in ("direct", "fallback")] + ["mean"]
+    writer = csv.DictWriter(log, fieldnames=fields, extrasaction="ignore")
+    if new_log:
+        writer.writeheader()
+
+    start, base_minutes = time.time(), state["minutes"]
+    last_val, losses, fresh = time.time(), [], 0
+    bar = tqdm(total=int(args.minutes * 60), unit="s", desc="training", mininterval=5)
+    batch = first
+    try:
+        while (elapsed := time.time() - start) < args.minutes * 60:
+            loss = trainer.train_step(*[tf.constant(a) for a in batch])
+            losses.append(float(loss))
+            new = feeder.get(block=False)
+            if new is not None:
+                replay.add(new)
+                fresh += len(new[0])
+                batch = new
+            else:
+                batch = replay.sample(args.batch_size, rng)
+            step = int(trainer.step.numpy())
+            if step % 100 == 0:
+                bar.n = int(elapsed)
+                bar.set_postfix(step=step, loss=f"{np.mean(losses[-100:]):.3f}", fresh=fresh)
+            if step % 500 == 0 or time.time() - last_val > args.validate_every * 60:
+                row = {"minutes": round(base_minutes + elapsed / 60, 2), "step": step,
+                       "pictures": int(trainer.pictures.numpy()), "fresh": fresh,
+                       "loss": round(float(np.mean(losses[-500:])), 4),
+                       "lr": float(trainer.optimizer.learning_rate.numpy()) if hasattr(trainer.optimizer.learning_rate, "numpy") else args.lr}
+                if time.time() - last_val > args.validate_every * 60:
+                    last_val = time.time()
+                    scores = validate(trainer, val)
+                    row.update({k: round(v, 4) for k, v in scores.items()})
+                    manager.save()
+                    tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
+                    if args.export_to and scores["mean"] > state["best"]:
+                        state["best"] = scores["mean"]
+                        export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores)
+                    state["minutes"] = base_minutes + elapsed / 60
+                    state_file.write_text(json.dumps(state))
+                writer.writerow(row)
+                log.flush()
+                plot(log_path, args.run_dir / "curves.png")
+    finally:
+        bar.close()
+        manager.save()
+        state["minutes"] = base_minutes + (time.time() - start) / 60
+        state_file.write_text(json.dumps(state))
+        feeder.close()
+        log.close()
+
+
+def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict) -> None:
+    for color in HEAD_ORDER:
+        reads = ["red"] + (["blue", "yellow", "black (through the colour transforms)"] if color is Color.RED else [])
+        meta = {"training_step": step, "training_pictures": pictures, "reads": reads,
+                "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
+        meta["reads"] = [color.label] if color is not Color.RED else meta["reads"]
+        path = export_color(model_dir, color.label, trainer.backbone, trainer.heads[color.label],
+                            trainer.classifier, trainer.mcfg.input_height, trainer.mcfg.input_width, meta)
+        tqdm.write(f"exported {path}")
+
+
+if __name__ == "__main__":
+    main()

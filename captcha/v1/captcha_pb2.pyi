@@ -1,0 +1,106 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Color(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COLOR_UNSPECIFIED: _ClassVar[Color]
+    COLOR_RED: _ClassVar[Color]
+    COLOR_YELLOW: _ClassVar[Color]
+    COLOR_BLUE: _ClassVar[Color]
+    COLOR_BLACK: _ClassVar[Color]
+
+class Route(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROUTE_UNSPECIFIED: _ClassVar[Route]
+    ROUTE_DIRECT: _ClassVar[Route]
+    ROUTE_COLOR_TRANSFORM: _ClassVar[Route]
+COLOR_UNSPECIFIED: Color
+COLOR_RED: Color
+COLOR_YELLOW: Color
+COLOR_BLUE: Color
+COLOR_BLACK: Color
+ROUTE_UNSPECIFIED: Route
+ROUTE_DIRECT: Route
+ROUTE_COLOR_TRANSFORM: Route
+
+class RecognizeRequest(_message.Message):
+    __slots__ = ("image", "color", "request_id", "key4", "route")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY4_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    color: Color
+    request_id: str
+    key4: str
+    route: Route
+    def __init__(self, image: _Optional[bytes] = ..., color: _Optional[_Union[Color, str]] = ..., request_id: _Optional[str] = ..., key4: _Optional[str] = ..., route: _Optional[_Union[Route, str]] = ...) -> None: ...
+
+class CharacterScore(_message.Message):
+    __slots__ = ("character", "confidence")
+    CHARACTER_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    character: str
+    confidence: float
+    def __init__(self, character: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class RecognizeResponse(_message.Message):
+    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CHARACTERS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    SERVER_MS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    confidence: float
+    route: Route
+    model: str
+    request_id: str
+    characters: _containers.RepeatedCompositeFieldContainer[CharacterScore]
+    model_version: int
+    color: Color
+    server_ms: float
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("color", "name", "version", "input_width", "input_height", "preprocess_version", "charset_size", "reads_transforms")
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHARSET_SIZE_FIELD_NUMBER: _ClassVar[int]
+    READS_TRANSFORMS_FIELD_NUMBER: _ClassVar[int]
+    color: Color
+    name: str
+    version: int
+    input_width: int
+    input_height: int
+    preprocess_version: int
+    charset_size: int
+    reads_transforms: bool
+    def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "confidence_threshold")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    confidence_threshold: float
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,55 @@
+"""The SDK's exceptions: one class per status a caller must handle differently."""
+from __future__ import annotations
+
+import grpc
+
+
+class CaptchaError(Exception):
+    """Base class; ``code`` is the gRPC status code name (or None for client-side errors)."""
+
+    code: str | None = None
+
+
+class InvalidArgument(CaptchaError):
+    """The picture or the colour was refused (INVALID_ARGUMENT). Do not retry."""
+    code = "INVALID_ARGUMENT"
+
+
+class Unavailable(CaptchaError):
+    """No model can answer, or the server cannot be reached (UNAVAILABLE), after the retries."""
+    code = "UNAVAILABLE"
+
+
+class Overloaded(CaptchaError):
+    """The server is overloaded (RESOURCE_EXHAUSTED). Retry later."""
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Unauthenticated(CaptchaError):
+    """A bearer token is needed, or the one given is wrong (UNAUTHENTICATED)."""
+    code = "UNAUTHENTICATED"
+
+
+class DeadlineExceeded(CaptchaError):
+    """No answer within the timeout (DEADLINE_EXCEEDED)."""
+    code = "DEADLINE_EXCEEDED"
+
+
+class ServerError(CaptchaError):
+    """Any other status (INTERNAL, ...)."""
+
+
+class ClientClosed(CaptchaError):
+    """The client was used after ``close()``."""
+
+
+_BY_CODE = {cls.code: cls for cls in (InvalidArgument, Unavailable, Overloaded, Unauthenticated, DeadlineExceeded)}
+
+
+def from_rpc_error(exc: grpc.RpcError) -> CaptchaError:
+    code = exc.code() if hasattr(exc, "code") else None
+    name = code.name if code is not None else "UNKNOWN"
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    error = _BY_CODE.get(name, ServerError)(f"{name}: {details}")
+    error.code = name
+    return error

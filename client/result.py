@@ -1,0 +1,60 @@
+"""Typed results and request building shared by the sync and async clients."""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+from captcha.v1 import captcha_pb2 as pb
+from captcha_core.colors import Color
+
+_COLOR_TO_PB = {Color.RED: pb.COLOR_RED, Color.YELLOW: pb.COLOR_YELLOW, Color.BLUE: pb.COLOR_BLUE,
+                Color.BLACK: pb.COLOR_BLACK}
+_ROUTES = {pb.ROUTE_DIRECT: "direct", pb.ROUTE_COLOR_TRANSFORM: "color_transform"}
+_ROUTE_TO_PB = {v: k for k, v in _ROUTES.items()}
+
+
+@dataclass(frozen=True)
+class Result:
+    text: str
+    confidence: float
+    route: str                 # "direct" or "color_transform"
+    model: str                 # colour name of the model that answered
+    model_version: int
+    request_id: str
+    color: str                 # the colour that was read
+    characters: tuple[tuple[str, float], ...]
+    server_ms: float
+
+    @classmethod
+    def from_pb(cls, r: pb.RecognizeResponse) -> "Result":
+        color = next((c.label for c, v in _COLOR_TO_PB.items() if v == r.color), "")
+        return cls(text=r.text, confidence=r.confidence, route=_ROUTES.get(r.route, "unspecified"), model=r.model,
+                   model_version=r.model_version, request_id=r.request_id, color=color,
+                   characters=tuple((c.character, c.confidence) for c in r.characters), server_ms=r.server_ms)
+
+
+def image_bytes(image) -> bytes:
+    """Accepts bytes, a path (str or os.PathLike) or a PIL image."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image)
+    if isinstance(image, (str, os.PathLike)):
+        with open(image, "rb") as fh:
+            return fh.read()
+    if hasattr(image, "save") and hasattr(image, "mode"):  # a PIL image, without importing PIL
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+    raise TypeError(f"image must be bytes, a path or a PIL image, not {type(image).__name__}")
+
+
+def build_request(image, color, request_id: str = "", route: str | None = None) -> pb.RecognizeRequest:
+    """``color``: a Color, a name ("red"), a key4 code ("01") or the proto enum value."""
+    if isinstance(color, int) and not isinstance(color, bool):
+        pb_color = color
+    else:
+        pb_color = _COLOR_TO_PB[Color.parse(color)]
+    if route is not None and route not in _ROUTE_TO_PB:
+        raise ValueError(f"route must be one of {sorted(_ROUTE_TO_PB)} or None")
+    return pb.RecognizeRequest(image=image_bytes(image), color=pb_color, request_id=request_id,
+                               route=_ROUTE_TO_PB.get(route, pb.ROUTE_UNSPECIFIED))

@@ -1,0 +1,77 @@
+"""The blocking client."""
+from __future__ import annotations
+
+import time
+from typing import Iterable, Iterator
+
+import grpc
+
+from captcha.v1 import captcha_pb2 as pb
+from captcha.v1 import captcha_pb2_grpc as pb_grpc
+
+from .channel import RETRYABLE, ChannelSettings
+from .errors import ClientClosed, from_rpc_error
+from .result import Result, build_request
+
+
+class CaptchaClient:
+    """``CaptchaClient("host:port", timeout=5, retries=3, tls=False, token=None)``; a context manager."""
+
+    def __init__(self, target: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
+                 tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
+                 certificate_chain: bytes | None = None, token: str | None = None, options=()):
+        self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
+                                        certificate_chain, token)
+        creds = self.settings.credentials()
+        self._channel = (grpc.secure_channel(target, creds, options) if creds
+                         else grpc.insecure_channel(target, options))
+        self._stub = pb_grpc.CaptchaServiceStub(self._channel)
+        self._closed = False
+
+    def __enter__(self) -> "CaptchaClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._channel.close()
+
+    def _call(self, method, request, timeout):
+        if self._closed:
+            raise ClientClosed("this client is closed")
+        s = self.settings
+        for attempt in range(s.retries + 1):
+            try:
+                return method(request, timeout=timeout or s.timeout, metadata=s.metadata())
+            except grpc.RpcError as exc:
+                if exc.code() in RETRYABLE and attempt < s.retries:
+                    time.sleep(s.delay(attempt))
+                    continue
+                raise from_rpc_error(exc) from None
+
+    def recognize(self, image, color, *, request_id: str = "", route: str | None = None,
+                  timeout: float | None = None) -> Result:
+        """Reads the ``color`` characters of ``image`` (bytes, a path or a PIL image).
+
+        ``color``: "red", "yellow", "blue", "black", a key4 code ("01") or a Color.
+        """
+        return Result.from_pb(self._call(self._stub.Recognize, build_request(image, color, request_id, route), timeout))
+
+    def recognize_many(self, items: Iterable, *, timeout: float | None = None) -> Iterator[Result]:
+        """Reads many (image, color) pairs over one stream; results come in the same order."""
+        if self._closed:
+            raise ClientClosed("this client is closed")
+        requests = (build_request(image, color, request_id=str(i)) for i, (image, color) in enumerate(items))
+        try:
+            for reply in self._stub.RecognizeStream(requests, timeout=timeout, metadata=self.settings.metadata()):
+                yield Result.from_pb(reply)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    def list_models(self) -> list[dict]:
+        reply = self._call(self._stub.ListModels, pb.ListModelsRequest(), None)
+        return [{"name": m.name, "version": m.version, "input_size": (m.input_width, m.input_height),
+                 "charset_size": m.charset_size, "reads_transforms": m.reads_transforms} for m in reply.models]

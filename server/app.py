@@ -1,0 +1,111 @@
+"""Assembles the server from a config: repository, router, gRPC server, health, reflection,
+metrics and the optional HTTP API. ``start()`` returns a running :class:`App`."""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from captcha.v1 import captcha_pb2, captcha_pb2_grpc
+from captcha_core.preprocess import ImageLimits
+
+from . import http_api, reflection
+from .auth import BearerTokenInterceptor
+from .batching import BatchPolicy
+from .config import ServerConfig
+from .metrics import Metrics
+from .repository import ModelRepository
+from .routing import Router
+from .service import CaptchaService
+
+log = logging.getLogger("captcha.server")
+SERVICE_NAME = captcha_pb2.DESCRIPTOR.services_by_name["CaptchaService"].full_name
+MAX_MESSAGE = 4 * 1024 * 1024
+
+
+@dataclass
+class App:
+    config: ServerConfig
+    server: grpc.Server
+    port: int
+    repository: ModelRepository
+    health: health.HealthServicer
+    metrics: Metrics
+    service: CaptchaService
+    http: object = None
+    http_port: int = 0
+    metrics_port: int = 0
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuses new calls, lets in-flight ones finish within ``grace`` seconds, then stops."""
+        grace = self.config.grace if grace is None else grace
+        self.health.enter_graceful_shutdown()
+        if self.http:
+            self.http.shutdown()
+        self.server.stop(grace).wait()
+        self.service.pool.shutdown(wait=False, cancel_futures=True)
+        self.repository.close()
+
+
+def _credentials(cfg: ServerConfig):
+    key, cert = Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes()
+    ca = Path(cfg.tls_client_ca).read_bytes() if cfg.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def start(cfg: ServerConfig, loader=None) -> App:
+    if loader is None:
+        from .models import load_saved_model as loader
+    metrics = Metrics()
+    repository = ModelRepository(cfg.model_dir, loader,
+                                 BatchPolicy(cfg.max_batch, cfg.max_wait_ms / 1000.0, cfg.max_queue),
+                                 on_batch=metrics.observe_batch)
+    repository.refresh()
+    if not repository.loaded():
+        log.warning("no model loaded from %s: every request will get UNAVAILABLE until one appears", cfg.model_dir)
+    router = Router(repository, cfg.confidence_threshold)
+    limits = ImageLimits(max_bytes=cfg.max_image_bytes)
+    service = CaptchaService(router, metrics, limits, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
+    interceptors = [BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []
+    options = [("grpc.max_receive_message_length", max(MAX_MESSAGE, cfg.max_image_bytes + 65536)),
+               ("grpc.max_send_message_length", MAX_MESSAGE),
+               ("grpc.max_concurrent_streams", 256)]
+    server = grpc.server(ThreadPoolExecutor(cfg.workers, thread_name_prefix="grpc"), interceptors=interceptors,
+                         options=options, maximum_concurrent_rpcs=cfg.max_concurrent_rpcs)
+    captcha_pb2_grpc.add_CaptchaServiceServicer_to_server(service, server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable([SERVICE_NAME, health.SERVICE_NAME, "grpc.reflection.v1alpha.ServerReflection"], server)
+    address = f"{cfg.host}:{cfg.port}"
+    port = server.add_secure_port(address, _credentials(cfg)) if cfg.tls_cert else server.add_insecure_port(address)
+    server.start()
+    app = App(cfg, server, port, repository, health_servicer, metrics, service)
+    if cfg.metrics_port:
+        from prometheus_client import start_http_server
+        start_http_server(cfg.metrics_port, registry=metrics.registry)
+        app.metrics_port = cfg.metrics_port
+    if cfg.http_port >= 0:
+        app.http = http_api.start("0.0.0.0", cfg.http_port, service._answer)
+        app.http_port = app.http.server_address[1]
+    repository.watch(cfg.poll_interval)
+    status = health_pb2.HealthCheckResponse.SERVING if repository.loaded() else health_pb2.HealthCheckResponse.NOT_SERVING
+    health_servicer.set("", status)
+    health_servicer.set(SERVICE_NAME, status)
+    if status != health_pb2.HealthCheckResponse.SERVING:
+        threading.Thread(target=_serve_when_ready, args=(app,), daemon=True).start()
+    log.info("serving on port %d (models: %s)", port,
+             ", ".join(f"{s.color.label} v{s.version}" for s in repository.loaded()) or "none")
+    return app
+
+
+def _serve_when_ready(app: App) -> None:
+    import time
+    while not app.repository.loaded():
+        time.sleep(app.config.poll_interval)
+    for name in ("", SERVICE_NAME):
+        app.health.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -1,0 +1,78 @@
+"""Dynamic batching: concurrent reads for one model are gathered into one call.
+
+A lone request waits at most ``max_wait`` seconds for company; a batch never exceeds
+``max_batch``; more than ``max_queue`` waiting pictures means overload.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import Overloaded
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_batch: int = 32
+    max_wait: float = 0.002
+    max_queue: int = 2048
+
+
+class Batcher:
+    def __init__(self, read, policy: BatchPolicy, on_batch=None, name: str = "batcher"):
+        self._read, self._policy, self._on_batch = read, policy, on_batch
+        self._items: list[tuple[np.ndarray, Future]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, image: np.ndarray) -> Future:
+        fut: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("batcher is closed")
+            if len(self._items) >= self._policy.max_queue:
+                raise Overloaded(f"{len(self._items)} pictures are waiting; try again shortly")
+            self._items.append((image, fut))
+            self._cond.notify()
+        return fut
+
+    def close(self) -> None:
+        """Answers everything already submitted, then stops."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _take(self) -> list[tuple[np.ndarray, Future]] | None:
+        p = self._policy
+        with self._cond:
+            while not self._items and not self._closed:
+                self._cond.wait()
+            if not self._items:
+                return None
+            deadline = time.monotonic() + p.max_wait
+            while len(self._items) < p.max_batch and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch, self._items = self._items[:p.max_batch], self._items[p.max_batch:]
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                readings = self._read(np.stack([img for img, _ in batch]))
+                for (_, fut), reading in zip(batch, readings):
+                    fut.set_result(reading)
+            except Exception as exc:  # the model failed: every caller in the batch hears it
+                for _, fut in batch:
+                    fut.set_exception(exc)
+            if self._on_batch:
+                self._on_batch(len(batch))

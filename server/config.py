@@ -1,0 +1,71 @@
+"""Server configuration: one frozen value built from flags and CAPTCHA_* environment variables."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "[::]"
+    port: int = 50051
+    model_dir: Path = Path("saved_models")
+    max_image_bytes: int = 256 * 1024
+    confidence_threshold: float = 0.0
+    max_batch: int = 32
+    max_wait_ms: float = 0.5
+    max_queue: int = 2048
+    workers: int = 64
+    max_concurrent_rpcs: int = 1024
+    poll_interval: float = 2.0
+    grace: float = 10.0
+    metrics_port: int = 0
+    http_port: int = -1
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    auth_token: str = ""
+    tf_threads: int = 0
+    log_level: str = "INFO"
+
+
+# flag name -> (type, help); the environment variable is CAPTCHA_<NAME>
+_FLAGS = {
+    "host": (str, "address to bind"),
+    "port": (int, "gRPC port; 0 picks a free one (logged)"),
+    "model_dir": (Path, "folder of <colour>/<version>/ SavedModels"),
+    "max_image_bytes": (int, "largest picture accepted, in bytes"),
+    "confidence_threshold": (float, "direct answers below this are also read by the transform route (0: off)"),
+    "max_batch": (int, "largest batch per model call"),
+    "max_wait_ms": (float, "longest a request waits for others to batch with"),
+    "max_queue": (int, "pictures waiting per model before RESOURCE_EXHAUSTED"),
+    "workers": (int, "request threads"),
+    "max_concurrent_rpcs": (int, "calls in progress before RESOURCE_EXHAUSTED"),
+    "poll_interval": (float, "seconds between scans for new model versions"),
+    "grace": (float, "seconds in-flight calls get to finish on SIGTERM"),
+    "metrics_port": (int, "Prometheus metrics port (0: off)"),
+    "http_port": (int, "port of the seed article's HTTP API (-1: off, 0: any free port)"),
+    "tls_cert": (str, "server certificate (PEM); with --tls-key enables TLS"),
+    "tls_key": (str, "server private key (PEM)"),
+    "tls_client_ca": (str, "CA bundle (PEM): when set, clients must present certificates it signed"),
+    "auth_token": (str, "bearer token required on every call (empty: none)"),
+    "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides)"),
+    "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
+}
+
+
+def parse(argv=None) -> ServerConfig:
+    defaults = ServerConfig()
+    p = argparse.ArgumentParser(prog="python -m server", description="Captcha reading gRPC server. "
+                                "Every flag can also be set as CAPTCHA_<FLAG> in the environment.")
+    for name, (kind, help_text) in _FLAGS.items():
+        env = os.environ.get(f"CAPTCHA_{name.upper()}")
+        default = kind(env) if env is not None else getattr(defaults, name)
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default,
+                       help=f"{help_text} (default {default}; env CAPTCHA_{name.upper()})")
+    args = p.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    return ServerConfig(**vars(args))

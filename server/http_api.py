@@ -1,0 +1,87 @@
+"""The seed article's HTTP API, for callers written against it.
+
+``POST /captcha/v1`` with JSON ``{"image": "<base64>", "param_key": "red|blue|yellow|black"}``
+answers ``{"uid": ..., "message": "<text or error>", "code": 0, "success": true}``; a
+malformed body gets 400, another method 405, another path 404.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from captcha.v1 import captcha_pb2 as pb
+
+from .errors import CaptchaError
+
+PATH = "/captcha/v1"
+PARAM_KEYS = {"red": pb.COLOR_RED, "yellow": pb.COLOR_YELLOW, "blue": pb.COLOR_BLUE, "black": pb.COLOR_BLACK}
+ERROR_HTTP = {"INVALID_ARGUMENT": 400, "UNAVAILABLE": 503, "RESOURCE_EXHAUSTED": 429}
+MAX_BODY = 1024 * 1024
+
+
+def make_handler(answer):
+    """``answer`` is the service's RecognizeRequest -> RecognizeResponse domain call."""
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "captcha-http/1"
+
+        def log_message(self, *args):  # requests are logged by the service, bodies never
+            pass
+
+        def _reply(self, status: int, body: dict) -> None:
+            data = json.dumps(body, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, uid: str, message: str) -> None:
+            self._reply(status, {"uid": uid, "message": message, "code": status, "success": False})
+
+        def do_POST(self):
+            uid = uuid.uuid4().hex
+            if self.path.rstrip("/") != PATH:
+                return self._error(404, uid, f"unknown path; POST {PATH}")
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                return self._error(400, uid, "bad Content-Length")
+            if length <= 0 or length > MAX_BODY:
+                return self._error(400, uid, f"body must be 1..{MAX_BODY} bytes of JSON")
+            try:
+                body = json.loads(self.rfile.read(length))
+                image = base64.b64decode(body["image"], validate=True)
+                color = PARAM_KEYS[str(body.get("param_key", "black")).lower()]
+            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+                return self._error(400, uid, 'body must be JSON {"image": "<base64>", '
+                                             '"param_key": "red|yellow|blue|black"}')
+            try:
+                reply = answer(pb.RecognizeRequest(image=image, color=color, request_id=uid))
+            except CaptchaError as exc:
+                return self._error(ERROR_HTTP.get(exc.code_name, 500), uid, str(exc))
+            except Exception:
+                return self._error(500, uid, "internal error")
+            self._reply(200, {"uid": uid, "message": reply.text, "code": 0, "success": True})
+
+        def _not_allowed(self):
+            self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+            self.send_header("Allow", "POST")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _not_allowed
+
+    return Handler
+
+
+def start(host: str, port: int, answer) -> ThreadingHTTPServer:
+    httpd = ThreadingHTTPServer((host, port), make_handler(answer))
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, name="http-api", daemon=True).start()
+    return httpd

@@ -1,0 +1,32 @@
+"""``python -m server``: starts the service and stops it gracefully on SIGTERM or Ctrl-C."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from . import logs
+from .config import parse
+
+
+def main(argv=None) -> None:
+    cfg = parse(argv)
+    logs.setup(cfg.log_level)
+    if cfg.tf_threads:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.tf_threads)
+    from .app import start
+
+    app = start(cfg)
+    print(f"captcha server listening on port {app.port}", flush=True)
+    done = threading.Event()
+
+    def on_signal(signum, frame):
+        logging.getLogger("captcha.server").info("signal %d: finishing in-flight calls (grace %.1fs)", signum, cfg.grace)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    done.wait()
+    app.stop()
+    logging.getLogger("captcha.server").info("stopped")

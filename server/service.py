@@ -1,0 +1,127 @@
+"""The gRPC servicer: turns messages into domain calls and back, and errors into status codes."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from captcha.v1 import captcha_pb2 as pb
+from captcha.v1 import captcha_pb2_grpc as pb_grpc
+from captcha_core.colors import Color
+from captcha_core.preprocess import ImageLimits, InvalidImage, decode
+
+from .errors import CaptchaError, InvalidRequest
+from .metrics import Metrics
+from .routing import Answer, Route, Router
+
+log = logging.getLogger("captcha.service")
+
+COLOR_TO_PB = {Color.RED: pb.COLOR_RED, Color.YELLOW: pb.COLOR_YELLOW, Color.BLUE: pb.COLOR_BLUE,
+               Color.BLACK: pb.COLOR_BLACK}
+PB_TO_COLOR = {v: k for k, v in COLOR_TO_PB.items()}
+ROUTE_TO_PB = {Route.DIRECT: pb.ROUTE_DIRECT, Route.COLOR_TRANSFORM: pb.ROUTE_COLOR_TRANSFORM}
+PB_TO_ROUTE = {v: k for k, v in ROUTE_TO_PB.items()}
+STREAM_WINDOW = 64  # pictures of one stream being read at once
+
+
+def resolve_color(request: pb.RecognizeRequest) -> Color:
+    by_enum = PB_TO_COLOR.get(request.color)
+    if request.color and by_enum is None:
+        raise InvalidRequest(f"color {request.color} is not a known Color value")
+    by_key4 = None
+    if request.key4:
+        by_key4 = next((c for c in Color if c.key4 == request.key4), None)
+        if by_key4 is None:
+            raise InvalidRequest(f"key4 {request.key4[:8]!r} is not one of 00, 01, 02, 03")
+    if by_enum and by_key4 and by_enum is not by_key4:
+        raise InvalidRequest(f"color {by_enum.label} and key4 {request.key4} disagree")
+    color = by_enum or by_key4
+    if color is None:
+        raise InvalidRequest("color is unspecified: set color (COLOR_RED, ...) or key4 (00, 01, 02, 03)")
+    return color
+
+
+class CaptchaService(pb_grpc.CaptchaServiceServicer):
+    def __init__(self, router: Router, metrics: Metrics, limits: ImageLimits, stream_pool: ThreadPoolExecutor):
+        self.router, self.metrics, self.limits, self.pool = router, metrics, limits, stream_pool
+
+    # -- the domain call, no transport ------------------------------------------------
+    def _answer(self, request: pb.RecognizeRequest) -> pb.RecognizeResponse:
+        start = time.perf_counter()
+        request_id = request.request_id or uuid.uuid4().hex
+        color = resolve_color(request)
+        if request.route and request.route not in PB_TO_ROUTE:
+            raise InvalidRequest(f"route {request.route} is not a known Route value")
+        try:
+            image = decode(request.image, self.limits)
+        except InvalidImage as exc:
+            raise InvalidRequest(str(exc)) from None
+        answer: Answer = self.router.read(image, color, PB_TO_ROUTE.get(request.route))
+        elapsed = time.perf_counter() - start
+        self.metrics.requests.labels(answer.model, answer.route.value).inc()
+        self.metrics.latency.labels(answer.model).observe(elapsed)
+        text = answer.reading.text
+        log.debug("answered", extra={"request_id": request_id, "color": color.label, "route": answer.route.value,
+                                     "model": answer.model, "version": answer.version, "ms": round(elapsed * 1e3, 3)})
+        return pb.RecognizeResponse(
+            text=text, confidence=answer.reading.confidence, route=ROUTE_TO_PB[answer.route],
+            model=answer.model, request_id=request_id, model_version=answer.version,
+            color=COLOR_TO_PB[color], server_ms=elapsed * 1e3,
+            characters=[pb.CharacterScore(character=ch, confidence=p)
+                        for ch, p in zip(text, answer.reading.char_confidences)])
+
+    def _status(self, exc: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
+        if isinstance(exc, CaptchaError):
+            code = getattr(grpc.StatusCode, exc.code_name)
+            message = str(exc)
+        elif isinstance(exc, TimeoutError):
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "the model did not answer in time"
+        else:
+            log.exception("internal error", extra={"request_id": request_id})
+            code, message = grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
+        self.metrics.errors.labels(code.name).inc()
+        return code, message
+
+    # -- rpcs --------------------------------------------------------------------------
+    def Recognize(self, request, context):
+        try:
+            return self._answer(request)
+        except Exception as exc:
+            code, message = self._status(exc, request.request_id)
+            log.info("refused: %s", message, extra={"request_id": request.request_id, "code": code.name})
+            context.abort(code, message)
+
+    def RecognizeStream(self, request_iterator, context):
+        pending: deque = deque()
+        index = 0
+
+        def drain(limit):
+            while len(pending) > limit:
+                i, request, future = pending.popleft()
+                try:
+                    yield future.result()
+                except Exception as exc:
+                    code, message = self._status(exc, request.request_id)
+                    for _, _, f in pending:
+                        f.cancel()
+                    context.abort(code, f"request {i} (request_id {request.request_id!r}): {message}")
+
+        for request in request_iterator:
+            pending.append((index, request, self.pool.submit(self._answer, request)))
+            index += 1
+            yield from drain(STREAM_WINDOW)
+        yield from drain(0)
+
+    def ListModels(self, request, context):
+        models = []
+        for s in self.router.repository.loaded():
+            spec = s.model.spec
+            models.append(pb.ModelInfo(
+                color=COLOR_TO_PB[s.color], name=s.color.label, version=s.version, input_width=spec.input_width,
+                input_height=spec.input_height, preprocess_version=spec.preprocess_version,
+                charset_size=spec.charset_size, reads_transforms=spec.reads_transforms))
+        return pb.ListModelsResponse(models=models, confidence_threshold=self.router.threshold)

@@ -166,10 +166,9 @@ class CaptchaRenderer:
     def _composite(self, canvas: Image.Image, mask: Image.Image, cx, cy, color: Color, rng):
         w, h = mask.size
         x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
-        alpha = np.asarray(mask)
+        alpha = _EDGE_LUT[np.asarray(mask)]  # resampling softens thin strokes: restore solid cores
         opacity = rng.uniform(*self.style.text_opacity)
-        if opacity < 1.0:
-            mask = Image.fromarray((alpha * opacity).astype(np.uint8), "L")
+        mask = Image.fromarray((alpha * opacity).astype(np.uint8), "L")
         jitter = rng.integers(0, self.style.color_jitter + 1, 3)
         rgb = tuple(v - j if v > 127 else v + j for v, j in zip(color.rgb, jitter.tolist()))
         canvas.paste(rgb, (x0, y0, x0 + w, y0 + h), mask)
@@ -200,6 +199,9 @@ class CaptchaRenderer:
         ys = rng.integers(0, self.height, n)
         xs = rng.integers(0, self.width, n)
         canvas[ys, xs] = rng.integers(0, 256, (n, 3), dtype=np.uint8)
+
+
+_EDGE_LUT = np.clip((np.arange(256, dtype=np.float32) - 30) * (255 / 130), 0, 255).astype(np.uint8)
 
 
 def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int) -> Image.Image:

@@ -1,0 +1,36 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def fake_models(tmp_path):
+    from tests.fakes import write_fake
+    for color in ("red", "yellow", "blue", "black"):
+        write_fake(tmp_path, color, 1)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_saved_models(tmp_path_factory):
+    """Four tiny (untrained) colour models exported by the real exporter."""
+    from training.export import export_color
+    from training.model import ModelConfig, build_backbone, build_classifier, build_head
+    root = tmp_path_factory.mktemp("tiny_models")
+    cfg = tiny_config()
+    backbone, classifier = build_backbone(cfg), build_classifier(cfg)
+    for color in ("red", "yellow", "blue", "black"):
+        export_color(root, color, backbone, build_head(cfg, color), classifier, cfg.input_height,
+                     cfg.input_width, {"reads": [color]})
+    return root
+
+
+def tiny_config():
+    from training.model import ModelConfig
+    return ModelConfig(widths=(8, 8, 8, 8, 8), head_width=8, sequence_width=8)

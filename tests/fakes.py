@@ -1,0 +1,50 @@
+"""Fake models for tests that need no TensorFlow.
+
+A fake model folder holds ``fake.json``: {"name": ..., "confidence": ..., "fail": false}. The
+fake reads every picture as a text telling what it saw, so routing can be checked: the mean
+colour of the picture's centre row says which transform (if any) was applied.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from server.models import ModelSpec, Reading
+
+
+class FakeModel:
+    def __init__(self, folder: Path):
+        info = json.loads((folder / "fake.json").read_text())
+        if info.get("fail"):
+            raise RuntimeError("this version is corrupt")
+        self.spec = ModelSpec(name=info["name"], version=int(folder.name), input_width=100, input_height=40,
+                              preprocess_version=1, charset_size=3601, reads_transforms=info["name"] == "red")
+        self.confidence = float(info.get("confidence", 0.9))
+        self.batches: list[int] = []
+        self.lock = threading.Lock()
+
+    def read(self, images: np.ndarray) -> list[Reading]:
+        assert images.dtype == np.uint8 and images.shape[1:] == (40, 100, 3)
+        with self.lock:
+            self.batches.append(len(images))
+        # the text is the picture's top-left pixel, so a test can see which transform ran
+        return [Reading("%02X%02X%02X" % tuple(int(v) for v in img[0, 0]), self.confidence,
+                        (self.confidence,) * 6) for img in images]
+
+
+def write_fake(root: Path, color: str, version: int, confidence: float = 0.9, fail: bool = False) -> Path:
+    folder = Path(root) / color / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fake.json").write_text(json.dumps({"name": color, "confidence": confidence, "fail": fail}))
+    return folder
+
+
+def solid_png(rgb=(10, 20, 30), size=(90, 35)) -> bytes:
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", size, rgb).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,99 @@
+"""Colours, colour transforms and the shared preprocessing (no grpc, no TensorFlow)."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.preprocess import ImageLimits, InvalidImage, decode, prepare, resize
+from captcha_core.transforms import between, from_red, to_red
+from tests.fakes import solid_png
+
+
+def picture_of(rgb):
+    return np.array([[rgb]], np.uint8)
+
+
+@pytest.mark.parametrize("color", ALL_COLORS)
+def test_each_colour_becomes_red_and_back(color):
+    moved = to_red(picture_of(color.rgb), color)
+    assert tuple(moved[0, 0]) == (255, 0, 0)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (35, 90, 3), dtype=np.uint8)
+    assert np.array_equal(from_red(to_red(img, color), color), img)
+
+
+def test_between_moves_one_colour_to_another():
+    assert tuple(between(picture_of(Color.BLUE.rgb), Color.BLUE, Color.YELLOW)[0, 0]) == Color.YELLOW.rgb
+    assert tuple(between(picture_of(Color.RED.rgb), Color.RED, Color.BLACK)[0, 0]) == Color.BLACK.rgb
+
+
+def test_transforms_do_not_modify_their_input():
+    img = np.full((2, 2, 3), 7, np.uint8)
+    for color in ALL_COLORS:
+        to_red(img, color)
+    assert (img == 7).all()
+
+
+@pytest.mark.parametrize("text,expected", [("red", Color.RED), ("RED", Color.RED), ("01", Color.RED),
+                                           ("00", Color.BLACK), ("blue", Color.BLUE), ("03", Color.BLUE),
+                                           ("02", Color.YELLOW), ("U", Color.BLUE)])
+def test_colour_names_and_key4(text, expected):
+    assert Color.parse(text) is expected
+
+
+def test_unknown_colour_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="red/01"):
+        Color.parse("green")
+
+
+def encoded(fmt, size=(90, 35)):
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 100, 50)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP"])
+def test_accepted_formats_decode_to_rgb(fmt):
+    img = decode(encoded(fmt))
+    assert img.shape == (35, 90, 3) and img.dtype == np.uint8
+
+
+def test_rgba_and_palette_pictures_become_rgb():
+    buf = io.BytesIO()
+    Image.new("RGBA", (90, 35), (1, 2, 3, 128)).save(buf, format="PNG")
+    assert decode(buf.getvalue()).shape == (35, 90, 3)
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"", "empty"),
+    (b"not a picture at all", "could not be decoded"),
+    (solid_png()[:60], "could not be decoded"),
+    (b"\0" * 300_000, "above the limit"),
+])
+def test_bad_bytes_are_refused_with_a_clear_message(data, message):
+    with pytest.raises(InvalidImage, match=message):
+        decode(data)
+
+
+def test_unreasonable_dimensions_are_refused_before_decoding():
+    with pytest.raises(InvalidImage, match="accepted sizes"):
+        decode(encoded("PNG", (4000, 10)))
+    with pytest.raises(InvalidImage, match="accepted sizes"):
+        decode(encoded("PNG", (5, 5)))
+
+
+def test_decompression_bomb_is_refused():
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, format="PNG")  # tiny file, 400 M pixels
+    assert len(buf.getvalue()) < 256 * 1024
+    with pytest.raises(InvalidImage):
+        decode(buf.getvalue(), ImageLimits(max_width=100000, max_height=100000))
+
+
+def test_resize_gives_the_model_input_size_and_keeps_colour():
+    img = decode(solid_png((255, 0, 0), (120, 50)))
+    out = resize(img, 100, 40)
+    assert out.shape == (40, 100, 3) and tuple(out[20, 50]) == (255, 0, 0)
+    assert prepare(solid_png(), 100, 40).shape == (40, 100, 3)

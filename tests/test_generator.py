@@ -1,0 +1,110 @@
+"""The synthetic captcha generator: determinism, labels, sizes, character sets and shares."""
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from captcha_core.colors import ALL_COLORS, Color
+from training import charset
+from training.generate import main as generate_main
+from training.render import CaptchaRenderer
+from training.style import MEASURED_BACKGROUNDS, REAL
+
+
+@pytest.fixture(scope="module")
+def samples():
+    renderer = CaptchaRenderer(90, 35, REAL)
+    rng = np.random.default_rng(123)
+    return [renderer.render(rng) for _ in range(2500)]
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    for out in ("a", "b"):
+        generate_main(["--size", "90x35", "--count", "15", "--seed", "77", "--out", str(tmp_path / out)])
+    for f in sorted((tmp_path / "a").iterdir()):
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+
+
+def test_other_seed_gives_other_pictures(tmp_path):
+    generate_main(["--count", "5", "--seed", "1", "--out", str(tmp_path / "a")])
+    generate_main(["--count", "5", "--seed", "2", "--out", str(tmp_path / "b")])
+    assert (tmp_path / "a" / "000000.png").read_bytes() != (tmp_path / "b" / "000000.png").read_bytes()
+
+
+@pytest.mark.parametrize("size,shape", [("90x35", (35, 90, 3)), ("120x50", (50, 120, 3))])
+def test_labels_file_and_sizes(tmp_path, size, shape):
+    from PIL import Image
+    generate_main(["--size", size, "--count", "12", "--seed", "5", "--out", str(tmp_path)])
+    rows = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 12
+    for row in rows:
+        im = Image.open(tmp_path / row["file"])
+        assert im.mode == "RGB" and np.asarray(im).shape == shape
+        assert len(row["text"]) == 6 and len(row["colors"]) == 6 and set(row["colors"]) <= set("RUYB")
+        for color in ALL_COLORS:
+            expected = "".join(ch for ch, c in zip(row["text"], row["colors"]) if c == color.letter)
+            assert row["answers"][color.label] == expected
+
+
+def test_character_sets_and_chinese_first(samples):
+    chinese = set(charset.chinese())
+    for s in samples:
+        n = sum(charset.is_chinese(c) for c in s.text)
+        assert len(s.text) == 6 and n <= 3
+        assert all(c in chinese for c in s.text[:n])
+        assert all(c in charset.LATIN_DRAWN for c in s.text[n:])
+    drawn = {c for s in samples for c in s.text if not charset.is_chinese(c)}
+    assert not drawn & {"0", "1", "O"}
+
+
+def test_shares_within_tolerance(samples):
+    n = len(samples)
+    chinese_counts = Counter(sum(charset.is_chinese(c) for c in s.text) for s in samples)
+    for k, share in enumerate(REAL.chinese_shares):
+        assert abs(chinese_counts[k] / n - share) < 0.03, (k, chinese_counts[k] / n)
+    all_black = sum(all(c is Color.BLACK for c in s.colors) for s in samples) / n
+    assert abs(all_black - REAL.all_black_share) < 0.03
+    for color in ALL_COLORS:
+        lengths = Counter(len(s.answer(color)) for s in samples)
+        for length in range(1, 7):
+            assert lengths[length] >= 0.01 * n, (color, length, lengths)
+
+
+def nearest_pure(pixels):
+    refs = np.array([c.rgb for c in ALL_COLORS], np.float32)
+    d = np.linalg.norm(pixels[:, None, :].astype(np.float32) - refs[None], axis=2)
+    nearest = d.argmin(1)
+    return nearest[d.min(1) < 60]
+
+
+def test_each_answer_really_has_its_colour_in_the_picture(samples):
+    """Pixel statistics per glyph box: the labelled colour is drawn there, absent colours nowhere."""
+    glyphs = drawn = pictures = clean = 0
+    for s in samples[:400]:
+        counts = np.bincount(nearest_pure(s.image.reshape(-1, 3)), minlength=4)
+        for i, color in enumerate(ALL_COLORS):
+            if color not in s.colors:
+                pictures += 1
+                clean += counts[i] <= 5  # a few noise dots may land near a pure colour
+        for (x0, y0, x1, y1), color in zip(s.boxes, s.colors):
+            votes = np.bincount(nearest_pure(s.image[y0:y1, x0:x1].reshape(-1, 3)), minlength=4)
+            glyphs += 1
+            drawn += votes[ALL_COLORS.index(color)] >= 5
+    assert glyphs == 2400 and pictures > 300
+    assert drawn / glyphs > 0.93, drawn / glyphs  # the rest: glyphs clipped at the border or covered
+    assert clean / pictures > 0.97, clean / pictures
+
+
+def test_background_is_two_colours_with_the_outside_at_the_origin():
+    from dataclasses import replace
+    quiet = replace(REAL, dots=(0, 0), line_count_shares=(1.0,), blur_share=0.0)
+    renderer = CaptchaRenderer(90, 35, quiet)
+    rng = np.random.default_rng(9)
+    for _ in range(40):
+        img = renderer._background(rng)
+        colours = {tuple(px) for px in np.asarray(img).reshape(-1, 3)}
+        assert len(colours) <= 2
+        assert min(min(c) for c in colours) >= 100
+        outside = tuple(np.asarray(img)[0, 0])
+        assert outside in colours

@@ -1,0 +1,148 @@
+"""Accuracy of the committed models on a labelled set, per colour, size and route.
+
+    python -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 [--json]
+
+For every colour: the pictures whose answer in that colour is not empty (the platform only
+asks for a colour that is there). Direct route: that colour's model. Fallback route: the
+picture transformed so that colour becomes red, read by the red model. Exact match is
+case-insensitive, as the platform's check is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.preprocess import resize
+from captcha_core.transforms import to_red
+
+from .charset import is_chinese
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def score(predictions: list[str], truths: list[str]) -> dict:
+    """Exact match, character accuracy (1 - edits/length), and both on the Chinese / no-Chinese split."""
+    def block(pairs):
+        if not pairs:
+            return {"count": 0, "exact": None, "char": None}
+        exact = sum(p.upper() == t.upper() for p, t in pairs) / len(pairs)
+        edits = sum(edit_distance(p.upper(), t.upper()) for p, t in pairs)
+        chars = max(1, sum(len(t) for _, t in pairs))
+        return {"count": len(pairs), "exact": exact, "char": max(0.0, 1 - edits / chars)}
+    pairs = list(zip(predictions, truths))
+    return {**block(pairs),
+            "with_chinese": block([(p, t) for p, t in pairs if any(is_chinese(c) for c in t)]),
+            "without_chinese": block([(p, t) for p, t in pairs if not any(is_chinese(c) for c in t)])}
+
+
+@dataclass
+class Dataset:
+    name: str
+    images: list[np.ndarray]
+    answers: list[dict]
+
+    @classmethod
+    def load(cls, folder: Path, limit: int | None = None) -> "Dataset":
+        rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows = rows[:limit] if limit else rows
+        images = [np.asarray(Image.open(folder / r["file"]).convert("RGB")) for r in rows]
+        size = f"{images[0].shape[1]}x{images[0].shape[0]}" if images else "empty"
+        return cls(size, images, [r["answers"] for r in rows])
+
+
+def read_all(model, images: list[np.ndarray], batch: int = 128) -> list[str]:
+    spec = model.spec
+    out = []
+    for i in range(0, len(images), batch):
+        chunk = np.stack([resize(img, spec.input_width, spec.input_height) for img in images[i:i + batch]])
+        out += [r.text for r in model.read(chunk)]
+    return out
+
+
+def time_per_picture(model, image: np.ndarray, repeats: int = 50) -> float:
+    x = resize(image, model.spec.input_width, model.spec.input_height)[None]
+    model.read(x)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.read(x)
+    return (time.perf_counter() - start) / repeats * 1000
+
+
+def evaluate(models: dict, datasets: list[Dataset]) -> dict:
+    report = {"datasets": {}, "ms_per_picture": {}}
+    for ds in datasets:
+        result = {}
+        for color in ALL_COLORS:
+            idx = [i for i, a in enumerate(ds.answers) if a[color.label]]
+            truths = [ds.answers[i][color.label] for i in idx]
+            images = [ds.images[i] for i in idx]
+            if color.label in models and images:
+                result[f"{color.label}/direct"] = score(read_all(models[color.label], images), truths)
+            if color is not Color.RED and "red" in models and images:
+                moved = [to_red(img, color) for img in images]
+                result[f"{color.label}/fallback"] = score(read_all(models["red"], moved), truths)
+        report["datasets"][ds.name] = result
+    if datasets and datasets[0].images:
+        for name, model in models.items():
+            report["ms_per_picture"][name] = round(time_per_picture(model, datasets[0].images[0]), 3)
+    return report
+
+
+def load_models(model_dir: Path) -> dict:
+    from server.models import load_saved_model
+    from training.restore import newest_version
+    models = {}
+    for color in ALL_COLORS:
+        version = newest_version(model_dir / color.label)
+        if version is not None:
+            models[color.label] = load_saved_model(version)
+    return models
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.1f}%"
+
+
+def markdown(report: dict) -> str:
+    lines = ["| size | colour | route | pictures | exact | char | exact, with Chinese (n) | exact, no Chinese |",
+             "|---|---|---|---|---|---|---|---|"]
+    for size, result in report["datasets"].items():
+        for key, s in result.items():
+            color, route = key.split("/")
+            wc = s["with_chinese"]
+            lines.append(f"| {size} | {color} | {route} | {s['count']} | {_pct(s['exact'])} | {_pct(s['char'])} | "
+                         f"{_pct(wc['exact'])} ({wc['count']}) | {_pct(s['without_chinese']['exact'])} |")
+    lines.append("")
+    lines.append("Model time per picture (batch 1): " +
+                 ", ".join(f"{k} {v} ms" for k, v in report["ms_per_picture"].items()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", type=Path, default=Path("saved_models"))
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="folders with labels.jsonl")
+    p.add_argument("--limit", type=int, help="first N pictures of each set")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    report = evaluate(load_models(args.models), [Dataset.load(d, args.limit) for d in args.data])
+    print(json.dumps(report, indent=2) if args.json else markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,10 @@ class BatchPolicy:
     max_queue: int = 2048
 
 
+class BatcherClosed(RuntimeError):
+    """The model behind this batcher was replaced or unloaded; look it up again."""
+
+
 class Batcher:
     def __init__(self, read, policy: BatchPolicy, on_batch=None, name: str = "batcher"):
         self._read, self._policy, self._on_batch = read, policy, on_batch
@@ -35,7 +39,7 @@ class Batcher:
         fut: Future = Future()
         with self._cond:
             if self._closed:
-                raise RuntimeError("batcher is closed")
+                raise BatcherClosed("batcher is closed")
             if len(self._items) >= self._policy.max_queue:
                 raise Overloaded(f"{len(self._items)} pictures are waiting; try again shortly")
             self._items.append((image, fut))

@@ -18,7 +18,7 @@ class MethodAwareReflection(reflection.ReflectionServicer):
                 service = self._pool.FindServiceByName(parent)
             except KeyError:
                 return response
-            if service.FindMethodByName(method) is not None:
+            if method in service.methods_by_name:
                 return super()._file_containing_symbol(request, parent)
         return response
 

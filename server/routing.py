@@ -17,6 +17,7 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import between
 
+from .batching import BatcherClosed
 from .errors import NoModel
 from .models import Reading
 from .repository import ModelRepository, Servable
@@ -41,20 +42,34 @@ class Router:
 
     def read(self, image: np.ndarray, color: Color, route: Route | None = None) -> Answer:
         """image: decoded RGB uint8 (H, W, 3) at its own size."""
-        direct = self.repository.get(color) if route in (None, Route.DIRECT) else None
-        if route is Route.DIRECT and direct is None:
-            raise NoModel(f"no {color.label} model is loaded")
-        fallback = self._fallback_target(color) if route in (None, Route.COLOR_TRANSFORM) else None
-        if direct is None and fallback is None:
-            raise NoModel(f"no model can read {color.label}: none is loaded")
-        if direct is None:
-            return self._wait(self._submit(fallback, image, color), fallback, Route.COLOR_TRANSFORM)
-        answer = self._wait(self._submit(direct, image, color), direct, Route.DIRECT)
-        if route is None and fallback is not None and answer.reading.confidence < self.threshold:
-            other = self._wait(self._submit(fallback, image, color), fallback, Route.COLOR_TRANSFORM)
-            if other.reading.confidence > answer.reading.confidence:
+        direct_pick = (lambda: self.repository.get(color)) if route in (None, Route.DIRECT) else None
+        fallback_pick = (lambda: self._fallback_target(color)) if route in (None, Route.COLOR_TRANSFORM) else None
+        answer = self._via(direct_pick, image, color, Route.DIRECT)
+        if answer is None:
+            if route is Route.DIRECT:
+                raise NoModel(f"no {color.label} model is loaded")
+            answer = self._via(fallback_pick, image, color, Route.COLOR_TRANSFORM)
+            if answer is None:
+                raise NoModel(f"no model can read {color.label}: none is loaded")
+            return answer
+        if route is None and answer.reading.confidence < self.threshold:
+            other = self._via(fallback_pick, image, color, Route.COLOR_TRANSFORM)
+            if other is not None and other.reading.confidence > answer.reading.confidence:
                 return other
         return answer
+
+    def _via(self, pick, image: np.ndarray, color: Color, route: Route) -> Answer | None:
+        """Reads with the servable ``pick()`` gives (None: no such servable)."""
+        for _ in range(3):  # a servable may be swapped out between look-up and submit
+            servable = pick() if pick else None
+            if servable is None:
+                return None
+            try:
+                future = self._submit(servable, image, color)
+            except BatcherClosed:
+                continue
+            return Answer(future.result(timeout=self.timeout), route, servable.color.label, servable.version)
+        raise NoModel(f"the {color.label} model is being replaced; try again")
 
     def _fallback_target(self, color: Color) -> Servable | None:
         """The red model, or (without one) any other loaded model, for the transform route."""
@@ -67,7 +82,3 @@ class Router:
         spec = servable.model.spec
         picture = image if servable.color is color else between(image, color, servable.color)
         return servable.batcher.submit(resize(picture, spec.input_width, spec.input_height))
-
-    def _wait(self, future: Future, servable: Servable, route: Route) -> Answer:
-        reading = future.result(timeout=self.timeout)
-        return Answer(reading, route, servable.color.label, servable.version)

@@ -1,0 +1,176 @@
+"""Routing, batching and the model repository with fake models (no grpc, no TensorFlow)."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from captcha_core.colors import Color
+from captcha_core.transforms import between, to_red
+from server.batching import Batcher, BatchPolicy
+from server.errors import NoModel, Overloaded
+from server.models import Reading
+from server.repository import ModelRepository
+from server.routing import Route, Router
+from tests.fakes import FakeModel, write_fake
+
+PIXEL = (10, 20, 200)
+
+
+def picture():
+    return np.tile(np.array(PIXEL, np.uint8), (35, 90, 1))
+
+
+def hex_of(img):
+    return "%02X%02X%02X" % tuple(int(v) for v in img[0, 0])
+
+
+def router_for(root, threshold=0.0):
+    repo = ModelRepository(root, FakeModel)
+    repo.refresh()
+    return Router(repo, threshold)
+
+
+def test_direct_route_uses_the_asked_colours_model(fake_models):
+    answer = router_for(fake_models).read(picture(), Color.BLUE)
+    assert answer.route is Route.DIRECT and answer.model == "blue" and answer.version == 1
+    assert answer.reading.text == hex_of(picture())  # untransformed
+
+
+def test_missing_model_falls_back_to_red_through_the_transform(tmp_path):
+    write_fake(tmp_path, "red", 3)
+    answer = router_for(tmp_path).read(picture(), Color.YELLOW)
+    assert answer.route is Route.COLOR_TRANSFORM and answer.model == "red" and answer.version == 3
+    assert answer.reading.text == hex_of(to_red(picture(), Color.YELLOW))
+
+
+def test_without_red_the_transform_goes_toward_a_loaded_model(tmp_path):
+    write_fake(tmp_path, "black", 1)
+    answer = router_for(tmp_path).read(picture(), Color.RED)
+    assert answer.route is Route.COLOR_TRANSFORM and answer.model == "black"
+    assert answer.reading.text == hex_of(between(picture(), Color.RED, Color.BLACK))
+
+
+def test_no_model_at_all_is_unavailable(tmp_path):
+    with pytest.raises(NoModel):
+        router_for(tmp_path).read(picture(), Color.RED)
+
+
+def test_forced_direct_route_without_that_model_is_unavailable(tmp_path):
+    write_fake(tmp_path, "red", 1)
+    with pytest.raises(NoModel, match="no blue model"):
+        router_for(tmp_path).read(picture(), Color.BLUE, Route.DIRECT)
+
+
+def test_unsure_direct_answer_is_checked_by_the_transform_route_and_the_surer_wins(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.9)
+    write_fake(tmp_path, "blue", 1, confidence=0.2)
+    router = router_for(tmp_path, threshold=0.5)
+    assert router.read(picture(), Color.BLUE).route is Route.COLOR_TRANSFORM
+    write_fake(tmp_path, "blue", 2, confidence=0.95)
+    router.repository.refresh()
+    assert router.read(picture(), Color.BLUE).route is Route.DIRECT  # sure enough: no second read
+    assert router_for(tmp_path, threshold=0.0).read(picture(), Color.BLUE).route is Route.DIRECT
+
+
+def test_unsure_direct_answer_is_kept_when_the_transform_route_is_less_sure(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.1)
+    write_fake(tmp_path, "blue", 1, confidence=0.3)
+    assert router_for(tmp_path, threshold=0.5).read(picture(), Color.BLUE).route is Route.DIRECT
+
+
+def test_batcher_gathers_concurrent_requests():
+    sizes, gate = [], threading.Event()
+
+    def read(images):
+        gate.wait(5)
+        sizes.append(len(images))
+        return [Reading(str(int(img[0, 0, 0])), 1.0, ()) for img in images]
+
+    batcher = Batcher(read, BatchPolicy(max_batch=8, max_wait=0.05))
+    futures = [batcher.submit(np.full((2, 2, 3), i, np.uint8)) for i in range(20)]
+    gate.set()
+    assert [f.result(5).text for f in futures] == [str(i) for i in range(20)]  # each its own answer
+    assert max(sizes) == 8 and sum(sizes) == 20 and len(sizes) <= 4
+    batcher.close()
+
+
+def test_lone_request_is_not_held_past_the_wait_bound():
+    batcher = Batcher(lambda x: [Reading("", 1.0, ())] * len(x), BatchPolicy(max_batch=32, max_wait=0.01))
+    start = time.perf_counter()
+    batcher.submit(np.zeros((2, 2, 3), np.uint8)).result(5)
+    assert time.perf_counter() - start < 1.0  # generous: checks it does not wait for a full batch
+    batcher.close()
+
+
+def test_full_queue_is_overload():
+    gate = threading.Event()
+    batcher = Batcher(lambda x: (gate.wait(5), [Reading("", 1.0, ())] * len(x))[1], BatchPolicy(1, 0.0, max_queue=2))
+    first = batcher.submit(np.zeros((1, 1, 3), np.uint8))
+    time.sleep(0.05)  # the first is being read; two more may wait
+    batcher.submit(np.zeros((1, 1, 3), np.uint8))
+    batcher.submit(np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(Overloaded):
+        batcher.submit(np.zeros((1, 1, 3), np.uint8))
+    gate.set()
+    first.result(5)
+    batcher.close()
+
+
+def test_model_failure_reaches_every_caller_of_the_batch():
+    def read(images):
+        raise RuntimeError("boom")
+    batcher = Batcher(read, BatchPolicy(4, 0.01))
+    futures = [batcher.submit(np.zeros((1, 1, 3), np.uint8)) for _ in range(3)]
+    for f in futures:
+        with pytest.raises(RuntimeError):
+            f.result(5)
+    batcher.close()
+
+
+def test_repository_hot_swaps_new_versions_and_survives_corrupt_ones(tmp_path):
+    write_fake(tmp_path, "red", 1)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    assert repo.get(Color.RED).version == 1 and repo.get(Color.BLUE) is None
+    write_fake(tmp_path, "red", 2)
+    write_fake(tmp_path, "blue", 1)
+    repo.refresh()
+    assert repo.get(Color.RED).version == 2 and repo.get(Color.BLUE).version == 1
+    write_fake(tmp_path, "red", 3, fail=True)
+    repo.refresh()
+    assert repo.get(Color.RED).version == 2  # the corrupt version is skipped, the old one serves
+    (tmp_path / "red" / "4").mkdir()  # an empty folder is corrupt too
+    repo.refresh()
+    assert repo.get(Color.RED).version == 2
+    import shutil
+    shutil.rmtree(tmp_path / "blue")
+    repo.refresh()
+    assert repo.get(Color.BLUE) is None
+    repo.close()
+
+
+def test_requests_during_a_swap_all_get_answers(tmp_path):
+    write_fake(tmp_path, "red", 1)
+    repo = ModelRepository(tmp_path, FakeModel, BatchPolicy(8, 0.001))
+    repo.refresh()
+    router = Router(repo)
+    stop = threading.Event()
+
+    def swapper():
+        v = 2
+        while not stop.is_set():
+            write_fake(tmp_path, "red", v)
+            repo.refresh()
+            v += 1
+
+    t = threading.Thread(target=swapper)
+    t.start()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: router.read(picture(), Color.RED), range(400)))
+    stop.set()
+    t.join()
+    assert len(answers) == 400 and all(a.reading.text == hex_of(picture()) for a in answers)
+    assert len({a.version for a in answers}) > 1
+    repo.close()

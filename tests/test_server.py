@@ -1,0 +1,245 @@
+"""A real gRPC server on port 0 (fake models), driven by the SDK and by raw stubs."""
+import base64
+import io
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+from PIL import Image
+
+from captcha.v1 import captcha_pb2 as pb
+from captcha.v1 import captcha_pb2_grpc as pb_grpc
+from client import (AsyncCaptchaClient, CaptchaClient, ClientClosed, InvalidArgument, Overloaded, Unauthenticated,
+                    Unavailable)
+from tests.fakes import FakeModel, solid_png, write_fake
+from tests.server_harness import running
+
+PNG = solid_png((10, 20, 200))
+
+
+@pytest.fixture
+def server(fake_models):
+    with running(fake_models, FakeModel, http_port=0) as app:
+        yield app
+
+
+@pytest.fixture
+def stub(server):
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    yield pb_grpc.CaptchaServiceStub(channel)
+    channel.close()
+
+
+def test_sdk_reads_bytes_paths_and_pil_images(server, tmp_path):
+    path = tmp_path / "c.png"
+    path.write_bytes(PNG)
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        for image in (PNG, str(path), path, Image.open(io.BytesIO(PNG))):
+            result = client.recognize(image, "blue", request_id="abc")
+            assert result.text == "0A14C8" and result.route == "direct" and result.model == "blue"
+            assert result.request_id == "abc" and result.model_version == 1 and result.color == "blue"
+            assert len(result.characters) == 6
+
+
+@pytest.mark.parametrize("color,model", [("red", "red"), ("01", "red"), ("02", "yellow"), ("03", "blue"),
+                                         ("00", "black"), ("BLACK", "black")])
+def test_colour_names_and_key4_reach_the_right_model(server, color, model):
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        assert client.recognize(PNG, color).model == model
+
+
+def test_raw_stub_with_key4_and_a_made_request_id(stub):
+    reply = stub.Recognize(pb.RecognizeRequest(image=PNG, key4="03"))
+    assert reply.model == "blue" and reply.color == pb.COLOR_BLUE and len(reply.request_id) == 32
+
+
+def big_png():
+    buf = io.BytesIO()
+    import numpy as np
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (500, 500, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("request_kwargs,message", [
+    ({"image": b"", "color": pb.COLOR_RED}, "empty"),
+    ({"image": b"garbage", "color": pb.COLOR_RED}, "could not be decoded"),
+    ({"image": PNG[:50], "color": pb.COLOR_RED}, "could not be decoded"),
+    ({"image": solid_png(size=(3000, 20)), "color": pb.COLOR_RED}, "accepted sizes"),
+    ({"image": PNG}, "color is unspecified"),
+    ({"image": PNG, "color": 9}, "not a known Color"),
+    ({"image": PNG, "key4": "07"}, "not one of"),
+    ({"image": PNG, "color": pb.COLOR_RED, "key4": "03"}, "disagree"),
+    ({"image": PNG, "color": pb.COLOR_RED, "route": 7}, "not a known Route"),
+])
+def test_bad_requests_get_invalid_argument_with_a_message(stub, request_kwargs, message):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Recognize(pb.RecognizeRequest(**request_kwargs))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in err.value.details()
+
+
+def test_picture_over_the_byte_limit_is_refused(fake_models):
+    with running(fake_models, FakeModel, max_image_bytes=1000) as app:
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            with pytest.raises(InvalidArgument, match="above the limit of 1000"):
+                client.recognize(big_png(), "red")
+
+
+def test_sdk_raises_its_own_error_classes(server):
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        with pytest.raises(InvalidArgument):
+            client.recognize(b"nope", "red")
+    with pytest.raises(ClientClosed):
+        client.recognize(PNG, "red")
+    with pytest.raises(ValueError):
+        CaptchaClient("127.0.0.1:1").recognize(PNG, "green")
+
+
+def test_no_model_is_unavailable_and_health_is_not_serving(tmp_path):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    with running(tmp_path, FakeModel) as app:
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with CaptchaClient(f"127.0.0.1:{app.port}", retries=1, backoff=0.01) as client:
+            with pytest.raises(Unavailable, match="none is loaded"):
+                client.recognize(PNG, "red")
+        write_fake(tmp_path, "red", 1)  # a model appears: the server picks it up and becomes ready
+        deadline = time.time() + 10
+        while health.Check(health_pb2.HealthCheckRequest()).status != health_pb2.HealthCheckResponse.SERVING:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        channel.close()
+
+
+def test_overload_is_resource_exhausted(fake_models):
+    with running(fake_models, FakeModel, max_queue=0) as app:
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            with pytest.raises(Overloaded):
+                client.recognize(PNG, "red")
+
+
+def test_removed_colour_moves_to_the_transform_route_and_says_so(server, fake_models):
+    shutil.rmtree(fake_models / "blue")
+    deadline = time.time() + 10
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        while (result := client.recognize(PNG, "blue")).route != "color_transform":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert result.model == "red" and result.text == "C8140A"  # blue and red swapped
+
+
+def test_new_version_is_picked_up_while_serving(server, fake_models):
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        assert client.recognize(PNG, "red").model_version == 1
+        write_fake(fake_models, "red", 2)
+        deadline = time.time() + 10
+        while client.recognize(PNG, "red").model_version != 2:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        names = {m["name"]: m["version"] for m in client.list_models()}
+        assert names == {"red": 2, "yellow": 1, "blue": 1, "black": 1}
+
+
+def test_stream_answers_in_request_order(server):
+    images = [solid_png((i, 2 * i, 3 * i)) for i in range(50)]
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        results = list(client.recognize_many((img, "red") for img in images))
+    assert [r.text for r in results] == ["%02X%02X%02X" % (i, 2 * i, 3 * i) for i in range(50)]
+    assert [r.request_id for r in results] == [str(i) for i in range(50)]
+
+
+def test_stream_stops_at_a_bad_picture_after_answering_the_ones_before(stub):
+    requests = [pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, request_id=f"r{i}") for i in range(3)]
+    requests.insert(2, pb.RecognizeRequest(image=b"bad", color=pb.COLOR_RED, request_id="the-bad-one"))
+    got = []
+    with pytest.raises(grpc.RpcError) as err:
+        for reply in stub.RecognizeStream(iter(requests)):
+            got.append(reply.request_id)
+    assert got == ["r0", "r1"]
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "the-bad-one" in err.value.details()
+
+
+def test_async_client(server):
+    import asyncio
+
+    async def go():
+        async with AsyncCaptchaClient(f"127.0.0.1:{server.port}") as client:
+            results = await asyncio.gather(*[client.recognize(PNG, c) for c in ("red", "blue", "03")])
+            return [r.model for r in results], await client.list_models()
+
+    models, listed = asyncio.run(go())
+    assert models == ["red", "blue", "blue"] and listed == ["red", "yellow", "blue", "black"]
+
+
+def test_health_and_reflection_including_method_lookups(server):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    health = health_pb2_grpc.HealthStub(channel)
+    assert health.Check(health_pb2.HealthCheckRequest(service="captcha.v1.CaptchaService")).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+    asks = [reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="captcha.v1.CaptchaService.Recognize"),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="captcha.v1.CaptchaService.Nope")]
+    listed, method, missing = list(refl.ServerReflectionInfo(iter(asks)))
+    assert "captcha.v1.CaptchaService" in [s.name for s in listed.list_services_response.service]
+    assert method.HasField("file_descriptor_response")
+    assert missing.HasField("error_response")
+    channel.close()
+
+
+def post(port, body, method="POST"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/captcha/v1", data=data if method == "POST" else None,
+                                 method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        payload = err.read()
+        return err.code, json.loads(payload) if payload else None
+
+
+def test_http_api_of_the_seed_article(server):
+    status, body = post(server.http_port, {"image": base64.b64encode(PNG).decode(), "param_key": "blue"})
+    assert status == 200 and body["success"] is True and body["code"] == 0 and body["message"] == "0A14C8"
+    assert body["uid"]
+    status, body = post(server.http_port, b"{not json")
+    assert status == 400 and body["success"] is False
+    status, body = post(server.http_port, {"image": "!!!", "param_key": "red"})
+    assert status == 400
+    status, body = post(server.http_port, {"image": base64.b64encode(b"xx").decode(), "param_key": "red"})
+    assert status == 400 and "could not be decoded" in body["message"]
+    status, _ = post(server.http_port, b"", method="GET")
+    assert status == 405
+
+
+def test_bearer_token_is_checked_on_every_call(fake_models):
+    with running(fake_models, FakeModel, auth_token="s3cret") as app:
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            with pytest.raises(Unauthenticated):
+                client.recognize(PNG, "red")
+            with pytest.raises(Unauthenticated):
+                list(client.recognize_many([(PNG, "red")]))
+        with CaptchaClient(f"127.0.0.1:{app.port}", token="wrong") as client:
+            with pytest.raises(Unauthenticated):
+                client.list_models()
+        with CaptchaClient(f"127.0.0.1:{app.port}", token="s3cret") as client:
+            assert client.recognize(PNG, "red").model == "red"
+
+
+def test_metrics_count_requests_routes_and_errors(server):
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        client.recognize(PNG, "red")
+        with pytest.raises(InvalidArgument):
+            client.recognize(b"", "red")
+    reg = server.metrics.registry
+    assert reg.get_sample_value("captcha_requests_total", {"model": "red", "route": "direct"}) == 1
+    assert reg.get_sample_value("captcha_errors_total", {"code": "INVALID_ARGUMENT"}) == 1
+    assert reg.get_sample_value("captcha_batch_size_count", {"model": "red"}) >= 1

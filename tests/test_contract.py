@@ -1,0 +1,37 @@
+"""The contract and the SDK's surface: generated code is fresh, the client needs no TensorFlow."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_code_matches_the_proto():
+    out = subprocess.run([sys.executable, "scripts/gen_proto.py", "--check"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_client_imports_without_tensorflow_or_numpy():
+    code = ("import sys, client; import client.__main__; "
+            "assert 'tensorflow' not in sys.modules and 'numpy' not in sys.modules, "
+            "[m for m in ('tensorflow', 'numpy') if m in sys.modules]")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_public_names_of_the_sdk():
+    import client
+    assert sorted(client.__all__) == sorted([
+        "CaptchaClient", "AsyncCaptchaClient", "Result", "CaptchaError", "InvalidArgument", "Unavailable",
+        "Overloaded", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"])
+    assert all(issubclass(getattr(client, n), client.CaptchaError)
+               for n in client.__all__ if n.endswith(("Argument", "Unavailable", "Overloaded", "Closed")))
+
+
+def test_every_proto_field_has_a_comment():
+    lines = (ROOT / "proto/captcha/v1/captcha.proto").read_text().splitlines()
+    import re
+    for i, line in enumerate(lines):
+        if re.match(r"\s+(repeated\s+)?\w+\s+\w+\s*=\s*\d+;", line) or re.match(r"\s+[A-Z_]+\s*=\s*\d+;", line):
+            assert lines[i - 1].strip().startswith("//"), f"line {i + 1} has no comment: {line.strip()}"

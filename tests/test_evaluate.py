@@ -1,0 +1,24 @@
+"""Evaluation arithmetic on hand-made cases."""
+from training.evaluate import edit_distance, score
+
+
+def test_edit_distance():
+    assert edit_distance("ABC", "ABC") == 0
+    assert edit_distance("ABC", "AC") == 1
+    assert edit_distance("", "AB") == 2
+    assert edit_distance("AXC", "ABC") == 1
+
+
+def test_score_by_hand():
+    truths = ["AB", "中CD", "EF", "国家G"]
+    preds = ["ab", "中CX", "EF", "国G"]
+    s = score(preds, truths)
+    assert s["count"] == 4
+    assert s["exact"] == 0.5                     # "ab" (case-insensitive) and "EF"
+    assert abs(s["char"] - (1 - 2 / 10)) < 1e-9  # one substitution, one deletion over 10 characters
+    assert s["with_chinese"]["count"] == 2 and s["with_chinese"]["exact"] == 0.0
+    assert s["without_chinese"]["count"] == 2 and s["without_chinese"]["exact"] == 1.0
+
+
+def test_score_of_nothing():
+    assert score([], [])["exact"] is None

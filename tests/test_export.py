@@ -1,0 +1,81 @@
+"""The exporter: signature, assets, versions; a tiny model trained a few steps, read back."""
+import json
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from captcha_core.preprocess import PREPROCESS_VERSION, prepare  # noqa: E402
+from server.models import SavedModelReader  # noqa: E402
+from tests.conftest import tiny_config  # noqa: E402
+from tests.fakes import solid_png  # noqa: E402
+
+
+def test_signature_and_assets(tiny_saved_models):
+    folder = tiny_saved_models / "red" / "1"
+    fn = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    (spec,) = fn.structured_input_signature[1].values()
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, 40, 100, 3]
+    assert set(fn.structured_outputs) == {"text", "confidence", "char_confidence"}
+    info = json.loads((folder / "assets" / "model.json").read_text())
+    assert info["color"] == "red" and info["input_width"] == 100 and info["input_height"] == 40
+    assert info["preprocess_version"] == PREPROCESS_VERSION
+    charset = (folder / "assets" / "charset.txt").read_text(encoding="utf-8").split()
+    assert len(charset) == 3601 and charset[:3] == ["0", "1", "2"]
+    assert (folder / "assets" / "LICENSE-vocabulary").exists()
+
+
+def test_versions_are_new_integer_folders_and_no_temporary_is_left(tiny_saved_models, tmp_path):
+    from training.export import export_color
+    from training.model import build_backbone, build_classifier, build_head
+    cfg = tiny_config()
+    parts = build_backbone(cfg), build_head(cfg, "blue"), build_classifier(cfg)
+    first = export_color(tmp_path, "blue", *parts, 40, 100, {})
+    second = export_color(tmp_path, "blue", *parts, 40, 100, {})
+    assert (first.name, second.name) == ("1", "2")
+    assert sorted(p.name for p in (tmp_path / "blue").iterdir()) == ["1", "2"]
+
+
+def test_tiny_model_trained_a_few_steps_is_read_back_through_the_shared_preprocessing(tmp_path):
+    """Trains on one fixed picture until it reads it, exports, and reads it back from PNG bytes."""
+    from training.encoding import Alphabet
+    from training import charset
+    from training.export import export_color
+    from training.model import build_backbone, build_classifier, build_head, ctc_loss
+    cfg = tiny_config()
+    backbone, head, classifier = build_backbone(cfg), build_head(cfg, "red"), build_classifier(cfg)
+    png = solid_png((200, 30, 30), (90, 35))
+    image = prepare(png, 100, 40)[None]
+    alphabet = Alphabet(charset.vocabulary())
+    labels = tf.constant(alphabet.encode("K7")[None])
+    variables = backbone.trainable_variables + head.trainable_variables + classifier.trainable_variables
+    opt = tf.keras.optimizers.Adam(0.02)
+    for _ in range(60):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(ctc_loss(labels, classifier(head(backbone(image, training=True))), 3601))
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    folder = export_color(tmp_path, "red", backbone, head, classifier, 40, 100, {"reads": ["red"]})
+    reader = SavedModelReader(folder)
+    (reading,) = reader.read(prepare(png, reader.spec.input_width, reader.spec.input_height)[None])
+    assert reading.text == "K7"
+    assert 0 < reading.confidence <= 1 and len(reading.char_confidences) == 2
+
+
+def test_resume_from_committed_models_restores_the_weights(tmp_path):
+    from training.export import export_color
+    from training.model import build_backbone, build_classifier, build_head
+    from training.restore import restore_from_saved_models
+
+    class Parts:
+        def __init__(self):
+            cfg = tiny_config()
+            self.backbone, self.classifier = build_backbone(cfg), build_classifier(cfg)
+            self.heads = {c: build_head(cfg, c) for c in ("red", "yellow", "blue", "black")}
+
+    a, b = Parts(), Parts()
+    for color, head in a.heads.items():
+        export_color(tmp_path, color, a.backbone, head, a.classifier, 40, 100, {})
+    restore_from_saved_models(b, tmp_path)
+    for x, y in zip(a.backbone.weights + a.heads["blue"].weights, b.backbone.weights + b.heads["blue"].weights):
+        assert np.array_equal(x.numpy(), y.numpy())

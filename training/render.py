@@ -188,9 +188,11 @@ class CaptchaRenderer:
         mask = Image.new("L", (self.width * k, self.height * k), 0)
         draw = ImageDraw.Draw(mask)
         for _ in range(count):
-            x0, x1 = rng.uniform(0, self.width, 2) * k
+            # long lines, as on the real pictures: one end in each half, mostly
+            x0 = rng.uniform(0, 0.6 * self.width) * k
+            x1 = rng.uniform(0.4 * self.width, self.width) * k
             y0, y1 = rng.uniform(0, self.height, 2) * k
-            draw.line([(x0, y0), (x1, y1)], fill=255, width=k)
+            draw.line([(x0, y0), (x1, y1)], fill=255, width=int(k * 1.4))
         canvas.paste((0, 255, 0), (0, 0, self.width, self.height), mask.reduce(k))
 
     def _dots(self, canvas, rng):

@@ -28,14 +28,14 @@ class Style:
     #: of the other pictures, the share where one colour gets a chosen count 1..6
     focus_share: float = 0.55
     # -- glyph geometry (90x35 pixels) ------------------------------------------------
-    latin_cap_height: tuple[float, float] = (13.0, 18.0)
-    chinese_height: tuple[float, float] = (15.0, 21.0)
+    latin_cap_height: tuple[float, float] = (11.0, 16.0)
+    chinese_height: tuple[float, float] = (13.0, 18.5)
     latin_rotation: tuple[float, float] = (-35.0, 35.0)
     chinese_rotation: tuple[float, float] = (-20.0, 20.0)
     chinese_shear_deg: tuple[float, float] = (5.0, 18.0)
     hollow_share: float = 0.82
     outline_width: tuple[int, int] = (1, 1)
-    vertical_jitter: float = 4.0
+    vertical_jitter: float = 3.5
     horizontal_jitter: float = 2.0
     margin_left: tuple[float, float] = (1.0, 9.0)
     margin_right: tuple[float, float] = (1.0, 9.0)
@@ -43,16 +43,16 @@ class Style:
     text_opacity: tuple[float, float] = (0.85, 1.0)
     # -- background ----------------------------------------------------------------------
     measured_background_share: float = 0.5
-    band_center: tuple[float, float] = (14.0, 21.0)
-    band_thickness: tuple[float, float] = (20.0, 34.0)
-    band_amplitude: tuple[float, float] = (0.0, 7.0)
+    band_center: tuple[float, float] = (15.5, 19.5)
+    band_thickness: tuple[float, float] = (27.0, 37.0)
+    band_amplitude: tuple[float, float] = (0.0, 5.0)
     band_period: tuple[float, float] = (60.0, 300.0)
     band_tilt: tuple[float, float] = (-0.25, 0.25)
     steep_tilt_share: float = 0.12
     # -- noise -------------------------------------------------------------------------
-    line_count_shares: tuple[float, ...] = (0.3, 0.4, 0.3)
+    line_count_shares: tuple[float, ...] = (0.15, 0.45, 0.4)
     lines_over_text_share: float = 0.8
-    dots: tuple[int, int] = (20, 65)
+    dots: tuple[int, int] = (30, 80)
     blur_share: float = 0.15
     blur_radius: tuple[float, float] = (0.3, 0.7)
     extra: dict = field(default_factory=dict)

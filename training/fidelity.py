@@ -18,6 +18,7 @@ from .style import REAL
 
 REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 FIDELITY_SEED = 5_550_001  # not a training seed
+SAMPLES_SEED = 8_080_001
 
 
 def stats(img: np.ndarray) -> dict:
@@ -78,6 +79,27 @@ def sheet(real: list[np.ndarray], generated: list[np.ndarray], scale: int = 4) -
     return out
 
 
+def samples_sheet(per_size: int = 8, scale: int = 3) -> Image.Image:
+    """Generated samples at both sizes, enlarged, each with its text and colour letters."""
+    from . import fonts
+    font = fonts.load(fonts.available(fonts.CHINESE_FACES)[0], 14)
+    cols = []
+    for width, height in ((90, 35), (120, 50)):
+        renderer = CaptchaRenderer(width, height, REAL)
+        rng = np.random.default_rng(SAMPLES_SEED)
+        cols += [[renderer.render(rng) for _ in range(per_size // 2)] for _ in range(2)]
+    cell_w, cell_h = 120 * scale + 10, 50 * scale + 22
+    out = Image.new("RGB", (len(cols) * cell_w, (per_size // 2) * cell_h), "white")
+    draw = ImageDraw.Draw(out)
+    for c, column in enumerate(cols):
+        for r, sample in enumerate(column):
+            h, w = sample.image.shape[:2]
+            x, y = c * cell_w, r * cell_h
+            out.paste(Image.fromarray(sample.image).resize((w * scale, h * scale), Image.NEAREST), (x, y))
+            draw.text((x, y + h * scale + 2), f"{sample.text}  {sample.color_letters}", fill="black", font=font)
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", type=Path, default=REAL_DIR)
@@ -90,6 +112,7 @@ def main(argv=None) -> None:
     generated = [renderer.render(rng).image for _ in range(args.count)]
     args.out.mkdir(parents=True, exist_ok=True)
     sheet(real, generated).save(args.out / "fidelity.png")
+    samples_sheet().save(args.out / "samples.png")
     text = (f"# Generator fidelity, {time.strftime('%Y-%m-%d')}\n\n"
             f"`python -m training.fidelity --out docs`: {len(real)} real pictures against {args.count} generated "
             f"(90x35, seed {FIDELITY_SEED}). Side by side: `fidelity.png`.\n\n"

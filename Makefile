@@ -1,0 +1,10 @@
+PY ?= .venv/bin/python
+
+.PHONY: serve test bench soak fuzz proto fidelity eval-sets evaluate
+serve:        ; scripts/serve
+test:         ; scripts/test
+proto:        ; $(PY) scripts/gen_proto.py
+fidelity:     ; $(PY) -m training.fidelity --out docs
+eval-sets:    ; $(PY) -m training.eval_sets --out data/eval
+evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50
+bench:        ; $(PY) bench/run.py

@@ -1,0 +1,173 @@
+"""Load benchmark with ghz, the tool our users use.
+
+    python bench/run.py [--quick]       (or: make bench)
+
+Installs ghz (`go install`) when missing, starts the server on the committed models, runs the
+scenarios (1, 8 and 32 callers on Recognize; a fixed rate at 80% of the measured maximum for
+60 s; RecognizeStream; pictures of all four colours from the frozen evaluation set), measures
+the two reference figures (raw batch throughput of one SavedModel in this process, a trivial
+gRPC echo server under the same load) and writes bench/results/latest.md and latest.json.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+METHOD = "captcha.v1.CaptchaService.Recognize"
+STREAM = "captcha.v1.CaptchaService.RecognizeStream"
+COLORS = {"red": "COLOR_RED", "yellow": "COLOR_YELLOW", "blue": "COLOR_BLUE", "black": "COLOR_BLACK"}
+
+
+def ghz_binary() -> str:
+    found = shutil.which("ghz") or str(Path(os.popen("go env GOPATH").read().strip() or "~/go") / "bin" / "ghz")
+    if not Path(found).exists():
+        print("installing ghz with go install ...", flush=True)
+        subprocess.run(["go", "install", "github.com/bojand/ghz/cmd/ghz@latest"], check=True)
+    return found
+
+
+def requests_from_eval_set(count: int = 64) -> list[dict]:
+    """Real evaluation pictures, each asked for a colour it contains, all four colours mixed."""
+    from training.eval_sets import EVAL_SETS
+    from training.generate import generate
+    folder = Path(tempfile.mkdtemp(prefix="bench-eval-"))
+    generate(folder, "90x35", count, EVAL_SETS["90x35"], "real", progress=False)
+    rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    out = []
+    for i, row in enumerate(rows):
+        present = [c for c in COLORS if row["answers"][c]]
+        color = present[i % len(present)]
+        image = base64.b64encode((folder / row["file"]).read_bytes()).decode()
+        out.append({"image": image, "color": COLORS[color], "request_id": f"bench-{i}"})
+    shutil.rmtree(folder)
+    return out
+
+
+def start(cmd: list[str], marker: str) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if marker not in line:
+        proc.kill()
+        raise SystemExit(f"{cmd[2]} did not start: {line!r}")
+    return proc, int(line.rsplit(" ", 1)[1])
+
+
+def ghz(binary: str, port: int, data_file: Path, *args: str, method: str = METHOD) -> dict:
+    cmd = [binary, "--insecure", "--call", method, "--data-file", str(data_file), "--format", "json",
+           "--connections", "4", *args, f"127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if out.returncode != 0 and not out.stdout:
+        raise SystemExit(f"ghz failed: {out.stderr}")
+    report = json.loads(out.stdout)
+    lat = {d["percentage"]: d["latency"] / 1e6 for d in report.get("latencyDistribution") or []}
+    errors = sum(v for k, v in (report.get("statusCodeDistribution") or {}).items() if k != "OK")
+    return {"count": report["count"], "rps": round(report["rps"], 1), "p50_ms": round(lat.get(50, 0), 2),
+            "p90_ms": round(lat.get(90, 0), 2), "p99_ms": round(lat.get(99, 0), 2),
+            "mean_ms": round(report["average"] / 1e6, 2), "errors": errors,
+            "status": report.get("statusCodeDistribution")}
+
+
+def raw_model_throughput(seconds: float = 8.0, batch: int = 32) -> dict:
+    """One SavedModel, batches of ``batch`` in this process: the ceiling the server approaches."""
+    import numpy as np
+    from server.models import load_saved_model
+    from training.restore import newest_version
+    model = load_saved_model(newest_version(ROOT / "saved_models" / "red"))
+    x = np.random.default_rng(0).integers(0, 255, (batch, model.spec.input_height, model.spec.input_width, 3),
+                                          dtype=np.uint8)
+    one = x[:1]
+    for _ in range(20):
+        model.read(one)
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < 3:
+        model.read(one)
+        n += 1
+    single_ms = (time.perf_counter() - t) / n * 1000
+    model.read(x)
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < seconds:
+        model.read(x)
+        n += batch
+    return {"batch": batch, "pictures_per_s": round(n / (time.perf_counter() - t), 1),
+            "batch1_ms": round(single_ms, 3)}
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Benchmark, {r['date']}", "", f"`{r['command']}` on {r['machine']}.", "",
+             "| scenario | calls | pictures/s | p50 ms | p90 ms | p99 ms | errors |", "|---|---|---|---|---|---|---|"]
+    for name, s in r["scenarios"].items():
+        lines.append(f"| {name} | {s['count']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | "
+                     f"{s['errors']} |")
+    raw, echo = r["raw_model"], r["echo"]
+    lines += ["", "Reference figures measured in the same run:", "",
+              f"- raw SavedModel (red), batch {raw['batch']}, in one Python process: **{raw['pictures_per_s']} "
+              f"pictures/s**; batch 1: {raw['batch1_ms']} ms",
+              f"- trivial gRPC echo (Python, same machine): 1 caller p50 {echo['one']['p50_ms']} ms, "
+              f"32 callers {echo['many']['rps']} calls/s",
+              f"- server throughput at 32 callers / raw model throughput: **{r['fraction_of_raw']:.0%}**",
+              f"- lone-caller p50 {r['scenarios']['Recognize, 1 caller']['p50_ms']} ms against model batch-1 time + "
+              f"echo p50 = {r['lone_floor_ms']:.2f} ms"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs (a smoke test of the setup)")
+    p.add_argument("--rate-seconds", type=int, default=60)
+    args = p.parse_args()
+    binary = ghz_binary()
+    n = 300 if args.quick else 1
+    data_file = Path(tempfile.mkdtemp()) / "requests.json"
+    data = requests_from_eval_set()
+    data_file.write_text(json.dumps(data))
+    scenarios = {}
+    proc, port = start([sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models",
+                        "--log-level", "WARNING"], "listening on port")
+    try:
+        ghz(binary, port, data_file, "-c", "4", "-n", "400")  # warm-up
+        scenarios["Recognize, 1 caller"] = ghz(binary, port, data_file, "-c", "1", "-n", str(2000 // n * 1 or 200), "--connections", "1")
+        scenarios["Recognize, 8 callers"] = ghz(binary, port, data_file, "-c", "8", "-n", str(max(400, 8000 // n)))
+        scenarios["Recognize, 32 callers"] = ghz(binary, port, data_file, "-c", "32", "-n", str(max(800, 20000 // n)))
+        rate = int(0.8 * scenarios["Recognize, 32 callers"]["rps"])
+        seconds = 10 if args.quick else args.rate_seconds
+        scenarios[f"Recognize, fixed {rate}/s for {seconds} s"] = ghz(
+            binary, port, data_file, "-c", "64", "--rps", str(rate), "-z", f"{seconds}s")
+        scenarios["RecognizeStream, 8 streams x 250"] = ghz(
+            binary, port, data_file, "-c", "8", "-n", str(max(16, 80 // n)), "--stream-call-count", "250",
+            method=STREAM)
+        per_stream = scenarios["RecognizeStream, 8 streams x 250"]
+        per_stream["rps"] = round(per_stream["rps"] * 250, 1)  # ghz counts streams; report pictures/s
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    echo_proc, echo_port = start([sys.executable, "bench/echo_server.py", "0"], "listening on port")
+    try:
+        echo = {"one": ghz(binary, echo_port, data_file, "-c", "1", "-n", "2000", "--connections", "1"),
+                "many": ghz(binary, echo_port, data_file, "-c", "32", "-n", "10000")}
+    finally:
+        echo_proc.terminate()
+    raw = raw_model_throughput()
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "command": "python bench/run.py" + (" --quick" if args.quick else ""),
+              "machine": f"{os.cpu_count()} CPU cores", "scenarios": scenarios, "raw_model": raw, "echo": echo,
+              "fraction_of_raw": scenarios["Recognize, 32 callers"]["rps"] / raw["pictures_per_s"],
+              "lone_floor_ms": raw["batch1_ms"] + echo["one"]["p50_ms"]}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / "latest.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

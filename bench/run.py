@@ -63,9 +63,9 @@ def start(cmd: list[str], marker: str) -> tuple[subprocess.Popen, int]:
     return proc, int(line.rsplit(" ", 1)[1])
 
 
-def ghz(binary: str, port: int, data_file: Path, *args: str, method: str = METHOD) -> dict:
+def ghz(binary: str, port: int, data_file: Path, *args: str, method: str = METHOD, connections: int = 4) -> dict:
     cmd = [binary, "--insecure", "--call", method, "--data-file", str(data_file), "--format", "json",
-           "--connections", "4", *args, f"127.0.0.1:{port}"]
+           "--connections", str(connections), *args, f"127.0.0.1:{port}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if out.returncode != 0 and not out.stdout:
         raise SystemExit(f"ghz failed: {out.stderr}")
@@ -136,7 +136,7 @@ def main() -> None:
                         "--log-level", "WARNING"], "listening on port")
     try:
         ghz(binary, port, data_file, "-c", "4", "-n", "400")  # warm-up
-        scenarios["Recognize, 1 caller"] = ghz(binary, port, data_file, "-c", "1", "-n", str(2000 // n * 1 or 200), "--connections", "1")
+        scenarios["Recognize, 1 caller"] = ghz(binary, port, data_file, "-c", "1", "-n", str(max(200, 2000 // n)), connections=1)
         scenarios["Recognize, 8 callers"] = ghz(binary, port, data_file, "-c", "8", "-n", str(max(400, 8000 // n)))
         scenarios["Recognize, 32 callers"] = ghz(binary, port, data_file, "-c", "32", "-n", str(max(800, 20000 // n)))
         rate = int(0.8 * scenarios["Recognize, 32 callers"]["rps"])
@@ -153,7 +153,7 @@ def main() -> None:
         proc.wait(30)
     echo_proc, echo_port = start([sys.executable, "bench/echo_server.py", "0"], "listening on port")
     try:
-        echo = {"one": ghz(binary, echo_port, data_file, "-c", "1", "-n", "2000", "--connections", "1"),
+        echo = {"one": ghz(binary, echo_port, data_file, "-c", "1", "-n", "2000", connections=1),
                 "many": ghz(binary, echo_port, data_file, "-c", "32", "-n", "10000")}
     finally:
         echo_proc.terminate()

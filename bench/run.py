@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
+
+from bench.procs import start, start_server  # noqa: E402
 METHOD = "captcha.v1.CaptchaService.Recognize"
 STREAM = "captcha.v1.CaptchaService.RecognizeStream"
 COLORS = {"red": "COLOR_RED", "yellow": "COLOR_YELLOW", "blue": "COLOR_BLUE", "black": "COLOR_BLACK"}
@@ -52,15 +54,6 @@ def requests_from_eval_set(count: int = 64) -> list[dict]:
         out.append({"image": image, "color": COLORS[color], "request_id": f"bench-{i}"})
     shutil.rmtree(folder)
     return out
-
-
-def start(cmd: list[str], marker: str) -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    if marker not in line:
-        proc.kill()
-        raise SystemExit(f"{cmd[2]} did not start: {line!r}")
-    return proc, int(line.rsplit(" ", 1)[1])
 
 
 def ghz(binary: str, port: int, data_file: Path, *args: str, method: str = METHOD, connections: int = 4) -> dict:
@@ -132,8 +125,7 @@ def main() -> None:
     data = requests_from_eval_set()
     data_file.write_text(json.dumps(data))
     scenarios = {}
-    proc, port = start([sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models",
-                        "--log-level", "WARNING"], "listening on port")
+    proc, port = start_server()
     try:
         ghz(binary, port, data_file, "-c", "4", "-n", "400")  # warm-up
         scenarios["Recognize, 1 caller"] = ghz(binary, port, data_file, "-c", "1", "-n", str(max(200, 2000 // n)), connections=1)
@@ -151,7 +143,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
-    echo_proc, echo_port = start([sys.executable, "bench/echo_server.py", "0"], "listening on port")
+    echo_proc, echo_port = start([sys.executable, "bench/echo_server.py", "0"])
     try:
         echo = {"one": ghz(binary, echo_port, data_file, "-c", "1", "-n", "2000", connections=1),
                 "many": ghz(binary, echo_port, data_file, "-c", "32", "-n", "10000")}

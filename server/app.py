@@ -25,7 +25,7 @@ from .service import CaptchaService
 
 log = logging.getLogger("captcha.server")
 SERVICE_NAME = captcha_pb2.DESCRIPTOR.services_by_name["CaptchaService"].full_name
-MAX_MESSAGE = 4 * 1024 * 1024
+MAX_MESSAGE = 8 * 1024 * 1024  # transport limit; pictures are held to --max-image-bytes
 
 
 @dataclass

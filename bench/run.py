@@ -134,7 +134,7 @@ def main() -> None:
         rate = int(0.8 * scenarios["Recognize, 32 callers"]["rps"])
         seconds = 10 if args.quick else args.rate_seconds
         scenarios[f"Recognize, fixed {rate}/s for {seconds} s"] = ghz(
-            binary, port, data_file, "-c", "64", "--rps", str(rate), "-z", f"{seconds}s")
+            binary, port, data_file, "-c", "64", "--rps", str(rate), "-n", str(rate * seconds))
         scenarios["RecognizeStream, 8 streams x 250"] = ghz(
             binary, port, data_file, "-c", "8", "-n", str(max(16, 80 // n)), "--stream-call-count", "250",
             method=STREAM)

@@ -26,6 +26,11 @@ PB_TO_COLOR = {v: k for k, v in COLOR_TO_PB.items()}
 ROUTE_TO_PB = {Route.DIRECT: pb.ROUTE_DIRECT, Route.COLOR_TRANSFORM: pb.ROUTE_COLOR_TRANSFORM}
 PB_TO_ROUTE = {v: k for k, v in ROUTE_TO_PB.items()}
 STREAM_WINDOW = 64  # pictures of one stream being read at once
+LOGGED_ID_CHARS = 64  # a caller's request id is cut to this in logs and messages
+
+
+def short_id(request_id: str) -> str:
+    return request_id[:LOGGED_ID_CHARS]
 
 
 def resolve_color(request: pb.RecognizeRequest) -> Color:
@@ -65,7 +70,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         self.metrics.requests.labels(answer.model, answer.route.value).inc()
         self.metrics.latency.labels(answer.model).observe(elapsed)
         text = answer.reading.text
-        log.debug("answered", extra={"request_id": request_id, "color": color.label, "route": answer.route.value,
+        log.debug("answered", extra={"request_id": short_id(request_id), "color": color.label, "route": answer.route.value,
                                      "model": answer.model, "version": answer.version, "ms": round(elapsed * 1e3, 3)})
         return pb.RecognizeResponse(
             text=text, confidence=answer.reading.confidence, route=ROUTE_TO_PB[answer.route],
@@ -81,7 +86,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         elif isinstance(exc, TimeoutError):
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "the model did not answer in time"
         else:
-            log.exception("internal error", extra={"request_id": request_id})
+            log.exception("internal error", extra={"request_id": short_id(request_id)})
             code, message = grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
         self.metrics.errors.labels(code.name).inc()
         return code, message
@@ -92,7 +97,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             return self._answer(request)
         except Exception as exc:
             code, message = self._status(exc, request.request_id)
-            log.info("refused: %s", message, extra={"request_id": request.request_id, "code": code.name})
+            log.info("refused: %s", message, extra={"request_id": short_id(request.request_id), "code": code.name})
             context.abort(code, message)
 
     def RecognizeStream(self, request_iterator, context):
@@ -108,7 +113,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                     code, message = self._status(exc, request.request_id)
                     for _, _, f in pending:
                         f.cancel()
-                    context.abort(code, f"request {i} (request_id {request.request_id!r}): {message}")
+                    context.abort(code, f"request {i} (request_id {short_id(request.request_id)!r}): {message}")
 
         for request in request_iterator:
             pending.append((index, request, self.pool.submit(self._answer, request)))

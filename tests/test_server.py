@@ -243,3 +243,55 @@ def test_metrics_count_requests_routes_and_errors(server):
     assert reg.get_sample_value("captcha_requests_total", {"model": "red", "route": "direct"}) == 1
     assert reg.get_sample_value("captcha_errors_total", {"code": "INVALID_ARGUMENT"}) == 1
     assert reg.get_sample_value("captcha_batch_size_count", {"model": "red"}) >= 1
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls_with_client_certificates(fake_models, tmp_path):
+    import subprocess
+
+    def make(name, cn, ca=None):
+        key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
+        if ca is None:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                            f"/CN={cn}", "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
+        else:
+            csr = tmp_path / f"{name}.csr"
+            ext = tmp_path / f"{name}.ext"
+            ext.write_text(f"subjectAltName=DNS:{cn},IP:127.0.0.1\n")
+            subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout",
+                            str(key), "-out", str(csr)], check=True, capture_output=True)
+            subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[1]), "-CAkey", str(ca[0]),
+                            "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(crt)],
+                           check=True, capture_output=True)
+        return key, crt
+
+    ca = make("ca", "test-ca")
+    server_key, server_crt = make("server", "localhost", ca)
+    client_key, client_crt = make("client", "client", ca)
+    with running(fake_models, FakeModel, tls_cert=str(server_crt), tls_key=str(server_key),
+                 tls_client_ca=str(ca[1])) as app:
+        target = f"localhost:{app.port}"
+        with CaptchaClient(target, root_certificates=ca[1].read_bytes(), private_key=client_key.read_bytes(),
+                           certificate_chain=client_crt.read_bytes()) as client:
+            assert client.recognize(PNG, "red").model == "red"
+        with CaptchaClient(target, root_certificates=ca[1].read_bytes(), retries=0, timeout=3) as client:
+            with pytest.raises(Unavailable):  # no client certificate: the handshake fails
+                client.recognize(PNG, "red")
+        with CaptchaClient(target, retries=0, timeout=3) as client:  # plaintext against TLS
+            with pytest.raises(Unavailable):
+                client.recognize(PNG, "red")
+
+
+def test_logs_hold_request_ids_cut_short_and_never_pictures(server, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG, logger="captcha")
+    long_id = "L" * 5000
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        client.recognize(PNG, "red", request_id=long_id)
+        with pytest.raises(InvalidArgument):
+            client.recognize(b"\x89PNG-secret-bytes", "red", request_id=long_id)
+    records = [r for r in caplog.records if r.name.startswith("captcha.service")]
+    assert len(records) >= 2
+    for r in records:
+        assert len(getattr(r, "request_id", "")) <= 64
+        assert "secret-bytes" not in r.getMessage() and "L" * 65 not in r.getMessage()

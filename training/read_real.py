@@ -1,0 +1,55 @@
+"""What the models read on the ten real pictures (no answer key: compare by eye).
+
+    python -m training.read_real --models saved_models [--real ../shared/realdata]
+
+For each picture: the colour asked (all four where it was not recorded), the direct route's
+answer and confidence, and the colour-transform route's answer.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.preprocess import resize
+from captcha_core.transforms import to_red
+
+from .evaluate import load_models
+from .fidelity import REAL_DIR
+
+
+def asked_colours(name: str) -> list[Color]:
+    code = name.split("_")[1].split("-")[0]
+    match = [c for c in ALL_COLORS if c.key4 == code]
+    return match or list(ALL_COLORS)
+
+
+def read_one(model, image: np.ndarray):
+    spec = model.spec
+    (reading,) = model.read(resize(image, spec.input_width, spec.input_height)[None])
+    return reading
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--models", type=Path, default=Path("saved_models"))
+    p.add_argument("--real", type=Path, default=REAL_DIR)
+    args = p.parse_args(argv)
+    models = load_models(args.models)
+    print("| picture | colour asked | direct: read (confidence) | colour transform + red model |")
+    print("|---|---|---|---|")
+    for f in sorted(args.real.glob("*.png")):
+        image = np.asarray(Image.open(f).convert("RGB"))
+        for color in asked_colours(f.name):
+            direct = read_one(models[color.label], image) if color.label in models else None
+            fallback = read_one(models["red"], to_red(image, color)) if color is not Color.RED else None
+            d = f"`{direct.text}` ({direct.confidence:.2f})" if direct else "—"
+            t = f"`{fallback.text}` ({fallback.confidence:.2f})" if fallback else "(same as direct)"
+            print(f"| {f.name} | {color.label} | {d} | {t} |")
+
+
+if __name__ == "__main__":
+    main()

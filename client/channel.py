@@ -27,5 +27,10 @@ class ChannelSettings:
             return None
         return grpc.ssl_channel_credentials(self.root_certificates, self.private_key, self.certificate_chain)
 
+    def channel(self, target: str, options, module=grpc):
+        """A channel of ``module`` (grpc or grpc.aio): secure when TLS settings are given."""
+        creds = self.credentials()
+        return module.secure_channel(target, creds, options) if creds else module.insecure_channel(target, options)
+
     def delay(self, attempt: int) -> float:
         return self.backoff * (2 ** attempt)

@@ -22,9 +22,7 @@ class CaptchaClient:
                  certificate_chain: bytes | None = None, token: str | None = None, options=()):
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
                                         certificate_chain, token)
-        creds = self.settings.credentials()
-        self._channel = (grpc.secure_channel(target, creds, options) if creds
-                         else grpc.insecure_channel(target, options))
+        self._channel = self.settings.channel(target, options, grpc)
         self._stub = pb_grpc.CaptchaServiceStub(self._channel)
         self._closed = False
 

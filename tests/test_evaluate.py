@@ -22,3 +22,12 @@ def test_score_by_hand():
 
 def test_score_of_nothing():
     assert score([], [])["exact"] is None
+
+
+def test_threshold_policy_by_hand():
+    from server.models import Reading
+    from training.evaluate import policy
+    direct = [Reading("A", 0.95, ()), Reading("B", 0.4, ()), Reading("C", 0.4, ())]
+    fallback = [Reading("x", 0.99, ()), Reading("y", 0.8, ()), Reading("z", 0.1, ())]
+    assert policy(direct, fallback, 0.9) == ["A", "y", "C"]
+    assert policy(direct, fallback, 1.0) == ["x", "y", "C"]

@@ -4,7 +4,9 @@
 
 For every colour: the pictures whose answer in that colour is not empty (the platform only
 asks for a colour that is there). Direct route: that colour's model. Fallback route: the
-picture transformed so that colour becomes red, read by the red model. Exact match is
+picture transformed so that colour becomes red, read by the red model. Policy route
+(``policy@T``): the server's ``--confidence-threshold T``, where a direct answer below T is
+also read by the fallback route and the more confident answer wins. Exact match is
 case-insensitive, as the platform's check is.
 """
 from __future__ import annotations
@@ -65,13 +67,20 @@ class Dataset:
         return cls(size, images, [r["answers"] for r in rows])
 
 
-def read_all(model, images: list[np.ndarray], batch: int = 128) -> list[str]:
+def read_all(model, images: list[np.ndarray], batch: int = 128) -> list:
+    """Readings (text, confidence, ...) of every picture, through the shared preprocessing."""
     spec = model.spec
     out = []
     for i in range(0, len(images), batch):
         chunk = np.stack([resize(img, spec.input_width, spec.input_height) for img in images[i:i + batch]])
-        out += [r.text for r in model.read(chunk)]
+        out += model.read(chunk)
     return out
+
+
+def policy(direct: list, fallback: list, threshold: float) -> list[str]:
+    """The server's threshold policy: below ``threshold`` the more confident of the two routes wins."""
+    return [d.text if d.confidence >= threshold or d.confidence >= f.confidence else f.text
+            for d, f in zip(direct, fallback)]
 
 
 def time_per_picture(model, image: np.ndarray, repeats: int = 50) -> float:
@@ -83,6 +92,9 @@ def time_per_picture(model, image: np.ndarray, repeats: int = 50) -> float:
     return (time.perf_counter() - start) / repeats * 1000
 
 
+POLICY_THRESHOLDS = (0.5, 0.9, 1.0)
+
+
 def evaluate(models: dict, datasets: list[Dataset]) -> dict:
     report = {"datasets": {}, "ms_per_picture": {}}
     for ds in datasets:
@@ -91,11 +103,16 @@ def evaluate(models: dict, datasets: list[Dataset]) -> dict:
             idx = [i for i, a in enumerate(ds.answers) if a[color.label]]
             truths = [ds.answers[i][color.label] for i in idx]
             images = [ds.images[i] for i in idx]
+            direct = fallback = None
             if color.label in models and images:
-                result[f"{color.label}/direct"] = score(read_all(models[color.label], images), truths)
+                direct = read_all(models[color.label], images)
+                result[f"{color.label}/direct"] = score([r.text for r in direct], truths)
             if color is not Color.RED and "red" in models and images:
-                moved = [to_red(img, color) for img in images]
-                result[f"{color.label}/fallback"] = score(read_all(models["red"], moved), truths)
+                fallback = read_all(models["red"], [to_red(img, color) for img in images])
+                result[f"{color.label}/fallback"] = score([r.text for r in fallback], truths)
+            if direct and fallback:
+                for threshold in POLICY_THRESHOLDS:
+                    result[f"{color.label}/policy@{threshold}"] = score(policy(direct, fallback, threshold), truths)
         report["datasets"][ds.name] = result
     if datasets and datasets[0].images:
         for name, model in models.items():

@@ -3,7 +3,7 @@
     python -m training.train --run-dir runs/main --minutes 120
 
 Renders pictures on the fly in a background process, logs to ``RUN/log.csv``, checkpoints to
-``RUN/ckpt`` every few minutes, resumes from the latest checkpoint there (or, with
+``RUN/ckpt`` at every validation and at the end (SIGTERM or Ctrl-C also end the run that way), resumes from the latest checkpoint there (or, with
 ``--init-from saved_models``, from the newest committed models), validates on held-out
 pictures (seed never used in training) and exports a new version of every colour to
 ``--export-to`` whenever the validation score beats the best so far. ``RUN/curves.png`` plots
@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -186,12 +187,33 @@ def main(argv=None) -> None:
     if new_log:
         writer.writeheader()
 
+    stop = {"now": False}
+
+    def request_stop(signum, frame):  # finish the step, validate, export, checkpoint, exit
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     start, base_minutes = time.time(), state["minutes"]
     last_val, losses, fresh = time.time(), [], 0
     bar = tqdm(total=int(args.minutes * 60), unit="s", desc="training", mininterval=5)
+    last_scores: dict = {}
+
+    def checkpoint_and_export():
+        step = int(trainer.step.numpy())
+        scores = validate(trainer, val)
+        last_scores.clear()
+        last_scores.update({k: round(v, 4) for k, v in scores.items()})
+        manager.save()
+        tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
+        if args.export_to and scores["mean"] > state["best"]:
+            state["best"] = scores["mean"]
+            export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores)
+        state["minutes"] = base_minutes + (time.time() - start) / 60
+        state_file.write_text(json.dumps(state))
     batch = first
     try:
-        while (elapsed := time.time() - start) < args.minutes * 60:
+        while (elapsed := time.time() - start) < args.minutes * 60 and not stop["now"]:
             loss = trainer.train_step(*[tf.constant(a) for a in batch])
             losses.append(float(loss))
             new = feeder.get(block=False)
@@ -212,18 +234,12 @@ def main(argv=None) -> None:
                        "lr": float(trainer.optimizer.learning_rate.numpy()) if hasattr(trainer.optimizer.learning_rate, "numpy") else args.lr}
                 if time.time() - last_val > args.validate_every * 60:
                     last_val = time.time()
-                    scores = validate(trainer, val)
-                    row.update({k: round(v, 4) for k, v in scores.items()})
-                    manager.save()
-                    tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
-                    if args.export_to and scores["mean"] > state["best"]:
-                        state["best"] = scores["mean"]
-                        export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores)
-                    state["minutes"] = base_minutes + elapsed / 60
-                    state_file.write_text(json.dumps(state))
+                    checkpoint_and_export()
+                    row.update(last_scores)
                 writer.writerow(row)
                 log.flush()
                 plot(log_path, args.run_dir / "curves.png")
+        checkpoint_and_export()  # the end of a run counts too
     finally:
         bar.close()
         manager.save()

@@ -79,3 +79,18 @@ def test_resume_from_committed_models_restores_the_weights(tmp_path):
     restore_from_saved_models(b, tmp_path)
     for x, y in zip(a.backbone.weights + a.heads["blue"].weights, b.backbone.weights + b.heads["blue"].weights):
         assert np.array_equal(x.numpy(), y.numpy())
+
+
+def test_folded_backbone_computes_what_the_trained_one_does():
+    from training.model import build_backbone, fold_batch_norm
+    cfg = tiny_config()
+    trained = build_backbone(cfg)
+    rng = np.random.default_rng(0)
+    for layer in trained.layers:  # batch-norm statistics as after training
+        if layer.name.startswith("bn"):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 1, n), rng.normal(0, 1, n), rng.uniform(0.1, 3, n)])
+    images = rng.integers(0, 256, (4, 40, 100, 3), dtype=np.uint8)
+    expected = trained(images, training=False).numpy()
+    got = fold_batch_norm(trained)(images).numpy()
+    assert np.allclose(got, expected, atol=1e-4 * max(1.0, np.abs(expected).max()))

@@ -18,7 +18,7 @@ import tensorflow as tf
 from captcha_core.preprocess import PREPROCESS_VERSION
 
 from .charset import VOCABULARY_FILE
-from .model import greedy_decode
+from .model import fold_batch_norm, greedy_decode
 
 LICENSE_FILE = VOCABULARY_FILE.with_name("LICENSE-vocabulary")
 
@@ -26,7 +26,9 @@ LICENSE_FILE = VOCABULARY_FILE.with_name("LICENSE-vocabulary")
 class ColorReader(tf.Module):
     def __init__(self, backbone, head, classifier, charset_path: str, input_height: int, input_width: int):
         super().__init__()
+        # the trained backbone is kept (training resumes from it); serving runs the folded copy
         self.backbone, self.head, self.classifier = backbone, head, classifier
+        self.serving_backbone = fold_batch_norm(backbone)
         self.charset_asset = tf.saved_model.Asset(charset_path)
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(self.charset_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
@@ -35,7 +37,7 @@ class ColorReader(tf.Module):
         self.serve = tf.function(self._serve, input_signature=[spec])
 
     def _serve(self, images):
-        logits = self.classifier(self.head(self.backbone(images, training=False), training=False), training=False)
+        logits = self.classifier(self.head(self.serving_backbone(images), training=False), training=False)
         text, confidence, char_confidence = greedy_decode(
             logits, lambda ids: self.table.lookup(tf.cast(ids, tf.int64)))
         return {"text": text, "confidence": confidence, "char_confidence": char_confidence}
@@ -71,3 +73,29 @@ def export_color(model_dir: Path, color: str, backbone, head, classifier, input_
         return final
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def main(argv=None) -> None:
+    """``python -m training.export --run-dir runs/main --out saved_models``: exports the latest
+    checkpoint of a run as a new version of every colour (validated first, figures in model.json)."""
+    import argparse
+
+    from .model import ModelConfig
+    from .train import Trainer, export_all, validate, validation_set
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("saved_models"))
+    p.add_argument("--validation-count", type=int, default=1024)
+    args = p.parse_args(argv)
+    trainer = Trainer(ModelConfig(), 1e-3, 1000)
+    latest = tf.train.latest_checkpoint(str(args.run_dir / "ckpt"))
+    if latest is None:
+        raise SystemExit(f"no checkpoint in {args.run_dir / 'ckpt'}")
+    trainer.checkpoint().restore(latest).expect_partial()
+    scores = validate(trainer, validation_set(args.validation_count, trainer.mcfg))
+    print(f"{latest}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
+    export_all(trainer, args.out, int(trainer.step.numpy()), int(trainer.pictures.numpy()), scores)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -27,17 +28,22 @@ class ModelConfig:
         return self.input_width // 8
 
 
-def build_backbone(cfg: ModelConfig) -> keras.Model:
-    """uint8 pictures (B,H,W,3) -> features (B,T,C)."""
+def build_backbone(cfg: ModelConfig, folded: bool = False) -> keras.Model:
+    """uint8 pictures (B,H,W,3) -> features (B,T,C).
+
+    ``folded``: the serving form, batch normalisation folded into the convolutions' weights
+    and biases (see :func:`fold_batch_norm`): the same function, fewer operations.
+    """
     inp = keras.Input((cfg.input_height, cfg.input_width, 3), dtype="uint8", name="images")
     x = layers.Rescaling(1.0 / 255.0)(inp)
     pools = [None, (2, 2), None, (2, 2), None]
     for i, (w, pool) in enumerate(zip(cfg.widths, pools)):
         if i == 0:  # stride 2 at once: full-resolution layers cost most on a CPU
-            x = layers.Conv2D(w, 3, strides=2, padding="same", use_bias=False, name="conv0")(x)
+            x = layers.Conv2D(w, 3, strides=2, padding="same", use_bias=folded, name="conv0")(x)
         else:  # separable: few FLOPs on a CPU
-            x = layers.SeparableConv2D(w, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.SeparableConv2D(w, 3, padding="same", use_bias=folded, name=f"conv{i}")(x)
+        if not folded:
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.ReLU()(x)
         if pool:
             x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
@@ -47,6 +53,32 @@ def build_backbone(cfg: ModelConfig) -> keras.Model:
     x = layers.Reshape((cfg.steps, h * cfg.widths[-1]))(x)
     x = layers.Dense(cfg.widths[-1], activation="relu", name="collapse")(x)
     return keras.Model(inp, x, name="backbone")
+
+
+def config_of(backbone: keras.Model) -> ModelConfig:
+    """The ModelConfig a backbone was built with (input size and widths)."""
+    _, height, width, _ = backbone.input_shape
+    widths, i = [], 0
+    while any(layer.name == f"conv{i}" for layer in backbone.layers):
+        widths.append(backbone.get_layer(f"conv{i}").filters)
+        i += 1
+    return ModelConfig(input_width=width, input_height=height, widths=tuple(widths))
+
+
+def fold_batch_norm(trained: keras.Model) -> keras.Model:
+    """A folded copy of a trained backbone: each convolution followed by batch normalisation
+    becomes one convolution with bias (scale = gamma / sqrt(var + eps))."""
+    cfg = config_of(trained)
+    folded = build_backbone(cfg, folded=True)
+    for i in range(len(cfg.widths)):
+        conv, bn = trained.get_layer(f"conv{i}"), trained.get_layer(f"bn{i}")
+        gamma, beta, mean, var = (np.asarray(v) for v in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+        scale = gamma / np.sqrt(var + bn.epsilon)
+        bias = beta - mean * scale
+        weights = conv.get_weights()
+        folded.get_layer(f"conv{i}").set_weights(weights[:-1] + [weights[-1] * scale, bias])
+    folded.get_layer("collapse").set_weights(trained.get_layer("collapse").get_weights())
+    return folded
 
 
 def build_head(cfg: ModelConfig, color: str) -> keras.Model:

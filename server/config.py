@@ -13,7 +13,7 @@ class ServerConfig:
     port: int = 50051
     model_dir: Path = Path("saved_models")
     max_image_bytes: int = 256 * 1024
-    confidence_threshold: float = 0.0
+    confidence_threshold: float = 0.9
     max_batch: int = 32
     max_wait_ms: float = 0.5
     max_queue: int = 2048

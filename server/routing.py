@@ -3,7 +3,7 @@
 Direct: the asked colour's model. Colour transform: the picture is transformed so that the
 asked colour becomes red and the red model reads it; without a red model, the transform goes
 toward whichever model is loaded. With a confidence threshold, a direct answer below it is
-also read through the transform route, and the more confident answer wins.
+also read by the red model through the transform, and the more confident answer wins.
 """
 from __future__ import annotations
 
@@ -52,8 +52,9 @@ class Router:
             if answer is None:
                 raise NoModel(f"no model can read {color.label}: none is loaded")
             return answer
-        if route is None and answer.reading.confidence < self.threshold:
-            other = self._via(fallback_pick, image, color, Route.COLOR_TRANSFORM)
+        if route is None and color is not Color.RED and answer.reading.confidence < self.threshold:
+            # a second opinion comes from the red model only: it is the one trained on transforms
+            other = self._via(lambda: self.repository.get(Color.RED), image, color, Route.COLOR_TRANSFORM)
             if other is not None and other.reading.confidence > answer.reading.confidence:
                 return other
         return answer

@@ -174,3 +174,10 @@ def test_requests_during_a_swap_all_get_answers(tmp_path):
     assert len(answers) == 400 and all(a.reading.text == hex_of(picture()) for a in answers)
     assert len({a.version for a in answers}) > 1
     repo.close()
+
+
+def test_unsure_red_answer_gets_no_second_opinion_from_a_model_not_trained_on_transforms(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.1)
+    write_fake(tmp_path, "yellow", 1, confidence=0.99)
+    answer = router_for(tmp_path, threshold=0.9).read(picture(), Color.RED)
+    assert answer.route is Route.DIRECT and answer.model == "red"

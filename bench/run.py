@@ -118,6 +118,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (a smoke test of the setup)")
     p.add_argument("--rate-seconds", type=int, default=60)
+    p.add_argument("--server-flags", default="", help='extra server flags, e.g. "--confidence-threshold 0"')
+    p.add_argument("--out", default="latest", help="results name under bench/results/")
     args = p.parse_args()
     binary = ghz_binary()
     n = 300 if args.quick else 1
@@ -125,7 +127,7 @@ def main() -> None:
     data = requests_from_eval_set()
     data_file.write_text(json.dumps(data))
     scenarios = {}
-    proc, port = start_server()
+    proc, port = start_server(*args.server_flags.split())
     try:
         ghz(binary, port, data_file, "-c", "4", "-n", "400")  # warm-up
         scenarios["Recognize, 1 caller"] = ghz(binary, port, data_file, "-c", "1", "-n", str(max(200, 2000 // n)), connections=1)
@@ -151,13 +153,14 @@ def main() -> None:
         echo_proc.terminate()
     raw = raw_model_throughput()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "command": "python bench/run.py" + (" --quick" if args.quick else ""),
+              "command": "python bench/run.py" + (" --quick" if args.quick else "")
+              + (f" --server-flags '{args.server_flags}'" if args.server_flags else ""),
               "machine": f"{os.cpu_count()} CPU cores", "scenarios": scenarios, "raw_model": raw, "echo": echo,
               "fraction_of_raw": scenarios["Recognize, 32 callers"]["rps"] / raw["pictures_per_s"],
               "lone_floor_ms": raw["batch1_ms"] + echo["one"]["p50_ms"]}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2))
-    (RESULTS / "latest.md").write_text(markdown(result))
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{args.out}.md").write_text(markdown(result))
     print(markdown(result))
 
 

@@ -21,7 +21,7 @@ def fake_models(tmp_path):
 def tiny_saved_models(tmp_path_factory):
     """Four tiny (untrained) colour models exported by the real exporter."""
     from training.export import export_color
-    from training.model import ModelConfig, build_backbone, build_classifier, build_head
+    from training.model import build_backbone, build_classifier, build_head
     root = tmp_path_factory.mktemp("tiny_models")
     cfg = tiny_config()
     backbone, classifier = build_backbone(cfg), build_classifier(cfg)

@@ -9,7 +9,7 @@ from captcha_core.colors import ALL_COLORS, Color
 from training import charset
 from training.generate import main as generate_main
 from training.render import CaptchaRenderer
-from training.style import MEASURED_BACKGROUNDS, REAL
+from training.style import REAL
 
 
 @pytest.fixture(scope="module")

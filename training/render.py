@@ -54,6 +54,8 @@ class CaptchaRenderer:
         self._chinese_cdf = np.cumsum(_normalise([f.weight for f in chinese_faces]))
         self._latin_faces = latin_faces
         self._latin_cdf = np.cumsum(_normalise([f.weight for f in latin_faces]))
+        self._chinese_count_cdf = np.cumsum(_normalise(style.chinese_shares))
+        self._line_count_cdf = np.cumsum(_normalise(style.line_count_shares))
         self._chinese_chars = charset.chinese()
         self._yy = np.arange(height, dtype=np.float32)[:, None]
         self._xx = np.arange(width, dtype=np.float32)[None, :]
@@ -61,7 +63,7 @@ class CaptchaRenderer:
 
     # -- what to draw ----------------------------------------------------------------
     def choose_text(self, rng: np.random.Generator) -> str:
-        n_chinese = _pick(np.cumsum(_normalise(self.style.chinese_shares)), rng)
+        n_chinese = _pick(self._chinese_count_cdf, rng)
         chinese = [self._chinese_chars[i] for i in rng.integers(0, len(self._chinese_chars), n_chinese)]
         latin = [charset.LATIN_DRAWN[i] for i in rng.integers(0, len(charset.LATIN_DRAWN), 6 - n_chinese)]
         return "".join(chinese + latin)
@@ -180,8 +182,7 @@ class CaptchaRenderer:
                 min(x0 + int(cols[-1]) + 1, self.width), min(y0 + int(rows[-1]) + 1, self.height))
 
     def _lines(self, canvas: Image.Image, rng):
-        st = self.style
-        count = _pick(np.cumsum(_normalise(st.line_count_shares)), rng)
+        count = _pick(self._line_count_cdf, rng)
         if count == 0:
             return
         k = 4

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -251,10 +250,10 @@ def main(argv=None) -> None:
 
 def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict) -> None:
     for color in HEAD_ORDER:
-        reads = ["red"] + (["blue", "yellow", "black (through the colour transforms)"] if color is Color.RED else [])
+        reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
+                                 if color is Color.RED else [])
         meta = {"training_step": step, "training_pictures": pictures, "reads": reads,
                 "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
-        meta["reads"] = [color.label] if color is not Color.RED else meta["reads"]
         path = export_color(model_dir, color.label, trainer.backbone, trainer.heads[color.label],
                             trainer.classifier, trainer.mcfg.input_height, trainer.mcfg.input_width, meta)
         tqdm.write(f"exported {path}")

@@ -1,4 +1,5 @@
-"""Pictures per second of the generator's fast path (in memory, one core), at both sizes.
+"""Pictures per second of the generator's fast path (in memory, one core), at both sizes:
+``render_batch`` alone, and the whole training batch (pictures, resize, labels).
 
     python bench/generator_speed.py [--count 3000]
 """
@@ -13,6 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from training import charset  # noqa: E402
+from training.data import FeedConfig, make_batch  # noqa: E402
+from training.encoding import Alphabet  # noqa: E402
 from training.render import CaptchaRenderer  # noqa: E402
 from training.style import REAL, TRAINING  # noqa: E402
 
@@ -21,18 +25,29 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--count", type=int, default=3000)
     args = p.parse_args()
+    batch = 64
     for name, style in (("real shares", REAL), ("training shares", TRAINING)):
         for w, h in ((90, 35), (120, 50)):
             renderer = CaptchaRenderer(w, h, style)
             rng = np.random.default_rng(777)
-            for _ in range(args.count):  # warm the glyph cache, as a long training run does
-                renderer.render(rng)
+            rounds = max(1, args.count // batch)
+            for _ in range(rounds):  # warm the glyph cache, as a long training run does
+                renderer.render_batch(batch, rng)
             start = time.perf_counter()
-            for _ in range(args.count):
-                renderer.render(rng)
-            rate = args.count / (time.perf_counter() - start)
+            for _ in range(rounds):
+                renderer.render_batch(batch, rng)
+            rate = rounds * batch / (time.perf_counter() - start)
             print(f"{w}x{h}, {name}: {rate:,.0f} pictures/s on one core")
-
+    renderers = (CaptchaRenderer(90, 35, TRAINING), CaptchaRenderer(120, 50, TRAINING))
+    alphabet, cfg, rng = Alphabet(charset.vocabulary()), FeedConfig(batch_size=batch), np.random.default_rng(5)
+    rounds = max(1, args.count // batch)
+    for _ in range(rounds):
+        make_batch(renderers, alphabet, cfg, rng)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        make_batch(renderers, alphabet, cfg, rng)
+    rate = rounds * batch / (time.perf_counter() - start)
+    print(f"training batches (both sizes, resize, labels, transforms): {rate:,.0f} pictures/s on one core")
 
 if __name__ == "__main__":
     main()

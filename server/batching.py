@@ -1,7 +1,10 @@
 """Dynamic batching: concurrent reads for one model are gathered into one call.
 
 A lone request waits at most ``max_wait`` seconds for company; a batch never exceeds
-``max_batch``; more than ``max_queue`` waiting pictures means overload.
+``max_batch``; more than ``max_queue`` waiting pictures means overload. Batchers that share a
+``device`` lock run their models one at a time: on a small CPU, four colour models running at
+once only split the cores and shrink every batch, while taking turns lets each queue fill
+during the others' turns (a batch is taken only once its batcher holds the lock).
 """
 from __future__ import annotations
 
@@ -27,8 +30,10 @@ class BatcherClosed(RuntimeError):
 
 
 class Batcher:
-    def __init__(self, read, policy: BatchPolicy, on_batch=None, name: str = "batcher"):
+    def __init__(self, read, policy: BatchPolicy, on_batch=None, name: str = "batcher",
+                 device: threading.Lock | None = None):
         self._read, self._policy, self._on_batch = read, policy, on_batch
+        self._device = device or threading.Lock()
         self._items: list[tuple[np.ndarray, Future]] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -53,13 +58,15 @@ class Batcher:
             self._cond.notify()
         self._thread.join()
 
-    def _take(self) -> list[tuple[np.ndarray, Future]] | None:
-        p = self._policy
+    def _wait_for_work(self) -> bool:
         with self._cond:
             while not self._items and not self._closed:
                 self._cond.wait()
-            if not self._items:
-                return None
+            return bool(self._items)
+
+    def _take(self) -> list[tuple[np.ndarray, Future]]:
+        p = self._policy
+        with self._cond:
             deadline = time.monotonic() + p.max_wait
             while len(self._items) < p.max_batch and not self._closed:
                 left = deadline - time.monotonic()
@@ -70,13 +77,17 @@ class Batcher:
             return batch
 
     def _run(self) -> None:
-        while (batch := self._take()) is not None:
-            try:
-                readings = self._read(np.stack([img for img, _ in batch]))
+        while self._wait_for_work():
+            with self._device:
+                batch = self._take()
+                try:
+                    readings = self._read(np.stack([img for img, _ in batch]))
+                except Exception as exc:  # the model failed: every caller in the batch hears it
+                    for _, fut in batch:
+                        fut.set_exception(exc)
+                    readings = None
+            if readings is not None:
                 for (_, fut), reading in zip(batch, readings):
                     fut.set_result(reading)
-            except Exception as exc:  # the model failed: every caller in the batch hears it
-                for _, fut in batch:
-                    fut.set_exception(exc)
             if self._on_batch:
                 self._on_batch(len(batch))

@@ -15,7 +15,7 @@ class ServerConfig:
     max_image_bytes: int = 256 * 1024
     confidence_threshold: float = 0.9
     max_batch: int = 32
-    max_wait_ms: float = 0.5
+    max_wait_ms: float = 0.0
     max_queue: int = 2048
     workers: int = 64
     max_concurrent_rpcs: int = 1024
@@ -27,7 +27,7 @@ class ServerConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     auth_token: str = ""
-    tf_threads: int = 0
+    tf_threads: int = 1
     log_level: str = "INFO"
 
 
@@ -39,7 +39,7 @@ _FLAGS = {
     "max_image_bytes": (int, "largest picture accepted, in bytes"),
     "confidence_threshold": (float, "direct answers below this are also read by the transform route (0: off)"),
     "max_batch": (int, "largest batch per model call"),
-    "max_wait_ms": (float, "longest a request waits for others to batch with"),
+    "max_wait_ms": (float, "longest a request waits for others to batch with (0: a batch is whatever queued while the models were busy)"),
     "max_queue": (int, "pictures waiting per model before RESOURCE_EXHAUSTED"),
     "workers": (int, "request threads"),
     "max_concurrent_rpcs": (int, "calls in progress before RESOURCE_EXHAUSTED"),
@@ -51,7 +51,7 @@ _FLAGS = {
     "tls_key": (str, "server private key (PEM)"),
     "tls_client_ca": (str, "CA bundle (PEM): when set, clients must present certificates it signed"),
     "auth_token": (str, "bearer token required on every call (empty: none)"),
-    "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides)"),
+    "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides; 1 measured fastest on 2 cores)"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
 }
 

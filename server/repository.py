@@ -36,6 +36,7 @@ class ModelRepository:
         self._servables: dict[Color, Servable] = {}
         self._failed: set[Path] = set()
         self._lock = threading.Lock()
+        self._device = threading.Lock()  # the models take turns on the CPU (see batching)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -74,7 +75,8 @@ class ModelRepository:
                           f"version {current.version} keeps serving" if current else "nothing serves this colour")
                 continue
             on_batch = (lambda n, name=color.label: self._on_batch(name, n)) if self._on_batch else None
-            batcher = Batcher(model.read, self._policy, on_batch, name=f"batch-{color.label}-{version}")
+            batcher = Batcher(model.read, self._policy, on_batch, name=f"batch-{color.label}-{version}",
+                              device=self._device)
             self._servables[color] = Servable(color, version, model, batcher)
             log.info("model %s version %d serving%s", color.label, version,
                      f" (replaced version {current.version})" if current else "")

@@ -101,10 +101,34 @@ def test_background_is_two_colours_with_the_outside_at_the_origin():
     quiet = replace(REAL, dots=(0, 0), line_count_shares=(1.0,), blur_share=0.0)
     renderer = CaptchaRenderer(90, 35, quiet)
     rng = np.random.default_rng(9)
-    for _ in range(40):
-        img = renderer._background(rng)
-        colours = {tuple(px) for px in np.asarray(img).reshape(-1, 3)}
+    for img in renderer._backgrounds(40, rng):
+        colours = {tuple(px) for px in img.reshape(-1, 3)}
         assert len(colours) <= 2
         assert min(min(c) for c in colours) >= 100
-        outside = tuple(np.asarray(img)[0, 0])
+        outside = tuple(img[0, 0])
         assert outside in colours
+
+
+def test_batches_are_seeded_and_sized():
+    renderer = CaptchaRenderer(120, 50, REAL)
+    one = renderer.render_batch(9, np.random.default_rng(31))
+    two = renderer.render_batch(9, np.random.default_rng(31))
+    assert len(one) == 9 and renderer.render_batch(0, np.random.default_rng(1)) == []
+    for a, b in zip(one, two):
+        assert a.text == b.text and a.colors == b.colors and np.array_equal(a.image, b.image)
+        assert a.image.shape == (50, 120, 3) and len(a.boxes) == 6
+    assert len({s.text for s in one}) == 9
+
+
+def test_training_batches_teach_every_head_or_the_red_head_through_a_transform():
+    from training.data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch
+    from training.encoding import Alphabet
+    alphabet = Alphabet(charset.vocabulary())
+    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
+    images, labels, weights = make_batch(renderers, alphabet, FeedConfig(batch_size=48), np.random.default_rng(4))
+    assert images.shape == (48, 40, 100, 3) and labels.shape == (48, len(HEAD_ORDER), 6)
+    plain = weights.sum(1) == len(HEAD_ORDER)
+    transformed = (weights.sum(1) == 1) & (weights[:, RED_HEAD] == 1)
+    assert (plain | transformed).all() and plain.any() and transformed.any()
+    for i in np.flatnonzero(plain):  # the heads' answers split the six characters between them
+        assert sum(int((labels[i, h] >= 0).sum()) for h in range(len(HEAD_ORDER))) == 6

@@ -181,3 +181,34 @@ def test_unsure_red_answer_gets_no_second_opinion_from_a_model_not_trained_on_tr
     write_fake(tmp_path, "yellow", 1, confidence=0.99)
     answer = router_for(tmp_path, threshold=0.9).read(picture(), Color.RED)
     assert answer.route is Route.DIRECT and answer.model == "red"
+
+
+def test_batchers_sharing_a_device_take_turns_and_gather_while_waiting():
+    device, running, overlaps, sizes = threading.Lock(), [], [], []
+    first_started, release_first = threading.Event(), threading.Event()
+
+    def reader(name):
+        def read(images):
+            running.append(name)
+            overlaps.append(len(running) > 1)
+            if name == "a":
+                first_started.set()
+                release_first.wait(5)
+            else:
+                sizes.append(len(images))
+            running.remove(name)
+            return [Reading(name, 1.0, ())] * len(images)
+        return read
+
+    a = Batcher(reader("a"), BatchPolicy(max_batch=32, max_wait=0.0), device=device)
+    b = Batcher(reader("b"), BatchPolicy(max_batch=32, max_wait=0.0), device=device)
+    held = a.submit(np.zeros((1, 1, 3), np.uint8))
+    assert first_started.wait(5)
+    waiting = [b.submit(np.zeros((1, 1, 3), np.uint8)) for _ in range(5)]  # queue while "a" holds the device
+    time.sleep(0.05)
+    release_first.set()
+    assert held.result(5).text == "a" and [f.result(5).text for f in waiting] == ["b"] * 5
+    assert not any(overlaps)
+    assert sizes == [5]  # all five taken together once the device was free
+    a.close()
+    b.close()

@@ -1,9 +1,10 @@
 """On-the-fly training batches: rendered captchas, resized by the shared preprocessing.
 
-Each picture carries one label per colour head (red, yellow, blue, black). A share of the
-pictures is passed through a colour transform (blue/yellow/black -> red); for those only the
-red head learns, with the answer of the transformed colour: this is how the red model learns
-to read the fallback route.
+Each plain picture teaches all four colour heads at once (red, yellow, blue, black), each with
+the answer of its colour ("" where the colour is absent): every character drawn is a label for
+one head, so one rendering gives four lessons. A share of the pictures is passed through a colour
+transform (blue/yellow/black -> red) instead; those teach the red head only, with the answer of
+the transformed colour: this is how the red model learns to read the fallback route.
 """
 from __future__ import annotations
 
@@ -31,38 +32,33 @@ class FeedConfig:
     input_height: int = 40
     batch_size: int = 64
     large_share: float = 0.3      # share of 120x50 pictures
-    transform_share: float = 0.4  # share of non-red pictures shown to the red head through a transform
-    absent_share: float = 0.1     # share of pictures that teach a head whose colour is absent
+    transform_share: float = 0.3  # share of pictures (with a non-red colour) shown to the red head through a transform
     style: Style = TRAINING
 
 
 def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Generator):
-    """Returns images (B,H,W,3) uint8, head (B,) int32 and label (B,6) int32 (-1 padded).
-
-    Each picture teaches one head (a colour present in it, mostly; sometimes an absent one,
-    whose answer is empty), so that the classifier and the CTC loss run once per picture.
-    """
-    b = cfg.batch_size
+    """Returns images (B,H,W,3) uint8, labels (B,4,6) int32 (-1 padded, one row per head in
+    HEAD_ORDER) and weights (B,4) float32 (1 where that head learns from the picture)."""
+    b, heads = cfg.batch_size, len(HEAD_ORDER)
     images = np.empty((b, cfg.input_height, cfg.input_width, 3), np.uint8)
-    heads = np.empty(b, np.int32)
-    labels = np.full((b, MAX_LEN), -1, np.int32)
-    for i in range(b):
-        renderer = renderers[1] if rng.random() < cfg.large_share else renderers[0]
-        sample = renderer.render(rng)
+    labels = np.full((b, heads, MAX_LEN), -1, np.int32)
+    weights = np.zeros((b, heads), np.float32)
+    large = int((rng.random(b) < cfg.large_share).sum())
+    samples = renderers[0].render_batch(b - large, rng) + renderers[1].render_batch(large, rng)
+    for i, sample in enumerate(samples):
         img = sample.image
-        present = sorted({HEAD_ORDER.index(c) for c in sample.colors})
-        if rng.random() < cfg.absent_share:
-            head = int(rng.integers(0, len(HEAD_ORDER)))
+        others = sorted({HEAD_ORDER.index(c) for c in sample.colors} - {RED_HEAD})
+        if others and rng.random() < cfg.transform_share:
+            color = HEAD_ORDER[others[int(rng.integers(0, len(others)))]]
+            img = to_red(img, color)  # the red head learns the fallback route
+            labels[i, RED_HEAD] = alphabet.encode(sample.answer(color))
+            weights[i, RED_HEAD] = 1.0
         else:
-            head = present[int(rng.integers(0, len(present)))]
-        answer = sample.answer(HEAD_ORDER[head])
-        if head != RED_HEAD and rng.random() < cfg.transform_share:
-            img = to_red(img, HEAD_ORDER[head])  # the red head learns the fallback route
-            head = RED_HEAD
-        heads[i] = head
-        labels[i] = alphabet.encode(answer)
+            for h, color in enumerate(HEAD_ORDER):
+                labels[i, h] = alphabet.encode(sample.answer(color))
+            weights[i] = 1.0
         images[i] = resize(img, cfg.input_width, cfg.input_height)
-    return images, heads, labels
+    return images, labels, weights
 
 
 def _worker(queue, seed, alphabet_chars, cfg: FeedConfig):

@@ -83,128 +83,188 @@ class CaptchaRenderer:
 
     # -- drawing ---------------------------------------------------------------------
     def render(self, rng: np.random.Generator) -> Sample:
-        text, colors = self.choose_text(rng), self.choose_colors(rng)
-        return self.draw(text, colors, rng)
+        return self.render_batch(1, rng)[0]
+
+    def render_batch(self, n: int, rng: np.random.Generator) -> list[Sample]:
+        """``n`` pictures at once: the per-picture choices, then each drawing stage on all of
+        them together (numpy), which is what makes the generator fast enough to feed training."""
+        if n <= 0:
+            return []
+        texts = [self.choose_text(rng) for _ in range(n)]
+        colors = [self.choose_colors(rng) for _ in range(n)]
+        return self.draw_batch(texts, colors, rng)
 
     def draw(self, text: str, colors: tuple[Color, ...], rng: np.random.Generator) -> Sample:
-        st = self.style
-        canvas = self._background(rng)
-        lines_first = rng.random() >= st.lines_over_text_share
-        if lines_first:
-            self._lines(canvas, rng)
-        boxes = self._glyphs(canvas, text, colors, rng)
-        if not lines_first:
-            self._lines(canvas, rng)
-        image = np.array(canvas)
-        self._dots(image, rng)
-        if rng.random() < st.blur_share:
-            radius = float(rng.uniform(*st.blur_radius)) * self.scale
-            image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius)))
-        return Sample(image=image, text=text, colors=colors, boxes=tuple(boxes))
+        return self.draw_batch([text], [colors], rng)[0]
 
-    def _background(self, rng: np.random.Generator) -> np.ndarray:
-        st, s = self.style, self.scale
-        if rng.random() < st.measured_background_share:
-            band, outside = MEASURED_BACKGROUNDS[int(rng.integers(0, len(MEASURED_BACKGROUNDS)))]
-            band = np.clip(np.array(band) + rng.integers(-12, 13, 3), 100, 255)
-            outside = np.clip(np.array(outside) + rng.integers(-10, 11, 3), 195, 255)
-        else:
-            outside = rng.integers(200, 251, 3)
-            band = rng.integers(100, 241, 3)
-            band[int(rng.integers(0, 3))] = rng.integers(100, 200)
-        tilt = rng.uniform(*st.band_tilt)
-        if rng.random() < st.steep_tilt_share:
-            tilt = rng.choice([-1, 1]) * rng.uniform(0.25, 0.5)
-        tilt *= s / self.xscale
-        x, y = self._xx, self._yy
-        period = rng.uniform(*st.band_period) * self.xscale
-        top = (rng.uniform(*st.band_center) - rng.uniform(*st.band_thickness) / 2) * s
-        top = top + rng.uniform(*st.band_amplitude) * s * np.sin(2 * np.pi * x / period + rng.uniform(0, 2 * np.pi))
-        top = top + tilt * (x - self.width / 2)
-        thickness = rng.uniform(*st.band_thickness) * s
-        bottom = top + thickness + rng.uniform(*st.band_amplitude) * s * np.sin(
-            2 * np.pi * x / (rng.uniform(*st.band_period) * self.xscale) + rng.uniform(0, 2 * np.pi))
-        inside = (y >= np.floor(top)) & (y < np.floor(bottom))
-        inside[0, 0] = False  # the platform's pixel (0,0) is always the outside colour
-        canvas = np.where(inside[..., None], band.astype(np.uint8), outside.astype(np.uint8))
-        return Image.fromarray(canvas, "RGB")
-
-    def _glyphs(self, canvas, text, colors, rng):
-        st, s = self.style, self.scale
-        left = rng.uniform(*st.margin_left) * self.xscale
-        right = self.width - rng.uniform(*st.margin_right) * self.xscale
-        step = (right - left) / len(text)
+    def draw_batch(self, texts, colors, rng: np.random.Generator) -> list[Sample]:
+        st, n = self.style, len(texts)
+        backgrounds = self._backgrounds(n, rng)  # uint8 (n, H, W, 3), numpy for the whole batch
+        lines_first = rng.random(n) >= st.lines_over_text_share
+        glyphs = self._glyph_params(texts, colors, rng)
+        images = np.empty_like(backgrounds)
         boxes = []
-        for i, (ch, color) in enumerate(zip(text, colors)):
-            mask = self._glyph_mask(ch, rng)
-            cx = left + (i + 0.5) * step + rng.uniform(-1, 1) * st.horizontal_jitter * self.xscale
-            cy = self.height / 2 + rng.uniform(-1, 1) * st.vertical_jitter * s
-            boxes.append(self._composite(canvas, mask, cx, cy, color, rng))
-        return boxes
+        for i in range(n):  # glyphs and lines: Pillow's C paths, one picture at a time
+            canvas = Image.fromarray(backgrounds[i], "RGB")
+            lines = self._lines_mask(rng)
+            if lines_first[i] and lines is not None:
+                canvas.paste(LINE_GREEN, (0, 0, self.width, self.height), lines)
+            boxes.append(tuple(self._draw_glyph(canvas, *g) for g in glyphs[i]))
+            if not lines_first[i] and lines is not None:
+                canvas.paste(LINE_GREEN, (0, 0, self.width, self.height), lines)
+            images[i] = np.asarray(canvas)
+        self._dots(images, rng)
+        blurred = rng.random(n) < st.blur_share
+        radii = rng.uniform(*st.blur_radius, n) * self.scale
+        for i in np.flatnonzero(blurred):
+            images[i] = np.asarray(Image.fromarray(images[i]).filter(ImageFilter.GaussianBlur(float(radii[i]))))
+        return [Sample(image=images[i], text=texts[i], colors=tuple(colors[i]), boxes=boxes[i]) for i in range(n)]
 
-    def _glyph_mask(self, ch: str, rng: np.random.Generator) -> Image.Image:
+    def _backgrounds(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Two colours split by a band whose edges are sine curves (uint8, (n, H, W, 3))."""
         st, s = self.style, self.scale
-        if charset.is_chinese(ch):
-            face = self._chinese_faces[_pick(self._chinese_cdf, rng)]
-            size = rng.uniform(*st.chinese_height) * s / 0.88
-            hollow, stroke = False, 0
-            shear = math.tan(math.radians(rng.uniform(*st.chinese_shear_deg)))
-            angle = rng.uniform(*st.chinese_rotation)
-        else:
-            face = self._latin_faces[_pick(self._latin_cdf, rng)]
-            size = rng.uniform(*st.latin_cap_height) * s / 0.72
-            hollow = bool(rng.random() < st.hollow_share)
-            stroke = max(1, int(round(rng.integers(st.outline_width[0], st.outline_width[1] + 1) * s))) if hollow else 0
-            shear = math.tan(math.radians(rng.uniform(-6, 6)))
-            angle = rng.uniform(*st.latin_rotation)
-        # glyphs are rendered at a few cached sizes and scaled by at most ~8% in the affine step
-        base_size = max(8, int(round(8 * 1.16 ** round(math.log(max(size, 8) / 8, 1.16)))))
-        key = (face, base_size, ch, hollow, stroke)
-        base = self._glyph_cache.get(key)
-        if base is None:
-            base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, hollow, stroke)
-        return _rotate_shear(base, angle, shear, size / base_size)
+        measured = np.array(MEASURED_BACKGROUNDS, np.int64)  # (k, 2, 3): band, outside
+        pick = measured[rng.integers(0, len(measured), n)]
+        band_m = np.clip(pick[:, 0] + rng.integers(-12, 13, (n, 3)), 100, 255)
+        outside_m = np.clip(pick[:, 1] + rng.integers(-10, 11, (n, 3)), 195, 255)
+        outside_r = rng.integers(200, 251, (n, 3))
+        band_r = rng.integers(100, 241, (n, 3))
+        band_r[np.arange(n), rng.integers(0, 3, n)] = rng.integers(100, 200, n)  # one channel lower
+        use_measured = (rng.random(n) < st.measured_background_share)[:, None]
+        band, outside = np.where(use_measured, band_m, band_r), np.where(use_measured, outside_m, outside_r)
+        tilt = rng.uniform(*st.band_tilt, n)
+        steep = rng.random(n) < st.steep_tilt_share
+        tilt = np.where(steep, rng.choice([-1.0, 1.0], n) * rng.uniform(0.25, 0.5, n), tilt) * (s / self.xscale)
+        x = self._xx  # (1, W)
+        col = lambda v: v[:, None]  # noqa: E731  (n,) -> (n, 1)
+        period = col(rng.uniform(*st.band_period, n) * self.xscale)
+        top = col((rng.uniform(*st.band_center, n) - rng.uniform(*st.band_thickness, n) / 2) * s)
+        top = top + col(rng.uniform(*st.band_amplitude, n) * s) * np.sin(
+            2 * np.pi * x / period + col(rng.uniform(0, 2 * np.pi, n)))
+        top = top + col(tilt) * (x - self.width / 2)
+        thickness = col(rng.uniform(*st.band_thickness, n) * s)
+        period2 = col(rng.uniform(*st.band_period, n) * self.xscale)
+        bottom = top + thickness + col(rng.uniform(*st.band_amplitude, n) * s) * np.sin(
+            2 * np.pi * x / period2 + col(rng.uniform(0, 2 * np.pi, n)))
+        y = self._yy[None]  # (1, H, 1)
+        inside = (y >= np.floor(top)[:, None, :]) & (y < np.floor(bottom)[:, None, :])
+        inside[:, 0, 0] = False  # the platform's pixel (0,0) is always the outside colour
+        band, outside = band.astype(np.uint8), outside.astype(np.uint8)
+        return np.where(inside[..., None], band[:, None, None, :], outside[:, None, None, :])
 
-    def _composite(self, canvas: Image.Image, mask: Image.Image, cx, cy, color: Color, rng):
+    def _glyph_params(self, texts, colors, rng) -> list[list[tuple]]:
+        """Per picture, per glyph: (mask, centre x, centre y, opacity, colour). The random
+        choices are drawn slot by slot for all pictures at once."""
+        st, s = self.style, self.scale
+        n, length = len(texts), len(texts[0])
+        left = rng.uniform(*st.margin_left, n) * self.xscale
+        right = self.width - rng.uniform(*st.margin_right, n) * self.xscale
+        step = (right - left) / length
+        cx = left[:, None] + (np.arange(length)[None, :] + 0.5) * step[:, None] \
+            + rng.uniform(-1, 1, (n, length)) * st.horizontal_jitter * self.xscale
+        cy = self.height / 2 + rng.uniform(-1, 1, (n, length)) * st.vertical_jitter * s
+        opacity = rng.uniform(*st.text_opacity, (n, length))
+        jitter = rng.integers(0, st.color_jitter + 1, (n, length, 3))
+        base = np.array([[c.rgb for c in cs] for cs in colors], np.int64)
+        rgb = np.where(base > 127, base - jitter, base + jitter)
+        masks = [self._glyph_masks([t[slot] for t in texts], rng) for slot in range(length)]
+        return [[(masks[slot][i], float(cx[i, slot]), float(cy[i, slot]), float(opacity[i, slot]),
+                  tuple(rgb[i, slot].tolist())) for slot in range(length)] for i in range(n)]
+
+    def _glyph_masks(self, chars: list[str], rng: np.random.Generator) -> list[Image.Image]:
+        """One glyph mask ("L", its own size) per character, each with its own face, size,
+        shear and rotation."""
+        st, s, n = self.style, self.scale, len(chars)
+        chinese_face = _pick_many(self._chinese_cdf, rng, n)
+        latin_face = _pick_many(self._latin_cdf, rng, n)
+        chinese_size = rng.uniform(*st.chinese_height, n) * s / 0.88
+        latin_size = rng.uniform(*st.latin_cap_height, n) * s / 0.72
+        chinese_shear = np.tan(np.radians(rng.uniform(*st.chinese_shear_deg, n)))
+        latin_shear = np.tan(np.radians(rng.uniform(-6, 6, n)))
+        chinese_angle = rng.uniform(*st.chinese_rotation, n)
+        latin_angle = rng.uniform(*st.latin_rotation, n)
+        hollow = rng.random(n) < st.hollow_share
+        strokes = np.maximum(1, np.round(rng.integers(st.outline_width[0], st.outline_width[1] + 1, n) * s)).astype(int)
+        masks = []
+        for i, ch in enumerate(chars):
+            if charset.is_chinese(ch):
+                face, size, shear, angle = (self._chinese_faces[chinese_face[i]], chinese_size[i],
+                                            chinese_shear[i], chinese_angle[i])
+                is_hollow, stroke = False, 0
+            else:
+                face, size, shear, angle = (self._latin_faces[latin_face[i]], latin_size[i],
+                                            latin_shear[i], latin_angle[i])
+                is_hollow = bool(hollow[i])
+                stroke = int(strokes[i]) if is_hollow else 0
+            # glyphs are rendered at a few cached sizes and scaled by at most ~8% in the affine step
+            base_size = max(8, int(round(8 * 1.16 ** round(math.log(max(size, 8) / 8, 1.16)))))
+            key = (face, base_size, ch, is_hollow, stroke)
+            base = self._glyph_cache.get(key)
+            if base is None:
+                base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke)
+            masks.append(_rotate_shear(base, float(angle), float(shear), size / base_size))
+        return masks
+
+    def _draw_glyph(self, canvas: Image.Image, mask: Image.Image, cx: float, cy: float, opacity: float,
+                    rgb: tuple) -> tuple[int, int, int, int]:
+        """Blends one glyph centred at (cx, cy); returns the box of its solid pixels, clipped."""
         w, h = mask.size
         x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
-        alpha = _EDGE_LUT[np.asarray(mask)]  # resampling softens thin strokes: restore solid cores
-        opacity = rng.uniform(*self.style.text_opacity)
-        mask = Image.fromarray((alpha * opacity).astype(np.uint8), "L")
-        jitter = rng.integers(0, self.style.color_jitter + 1, 3)
-        rgb = tuple(v - j if v > 127 else v + j for v, j in zip(color.rgb, jitter.tolist()))
-        canvas.paste(rgb, (x0, y0, x0 + w, y0 + h), mask)
-        solid = alpha > 96
-        cols, rows = np.flatnonzero(solid.any(0)), np.flatnonzero(solid.any(1))
-        if len(cols) == 0:
+        # resampling softens thin strokes: the table restores solid cores (and applies opacity)
+        canvas.paste(rgb, (x0, y0, x0 + w, y0 + h), _apply_table(mask, _edge_table(opacity)))
+        box = _apply_table(mask, _SOLID_TABLE).getbbox()
+        if box is None:
             return (0, 0, 0, 0)
-        return (max(x0 + int(cols[0]), 0), max(y0 + int(rows[0]), 0),
-                min(x0 + int(cols[-1]) + 1, self.width), min(y0 + int(rows[-1]) + 1, self.height))
+        return (max(x0 + box[0], 0), max(y0 + box[1], 0), min(x0 + box[2], self.width), min(y0 + box[3], self.height))
 
-    def _lines(self, canvas: Image.Image, rng):
+    def _lines_mask(self, rng) -> Image.Image | None:
+        """Green noise lines, long (one end in each half, mostly), drawn 4x larger and reduced
+        (anti-aliased); None when the picture has none."""
         count = _pick(self._line_count_cdf, rng)
         if count == 0:
-            return
+            return None
         k = 4
         mask = Image.new("L", (self.width * k, self.height * k), 0)
         draw = ImageDraw.Draw(mask)
-        for _ in range(count):
-            # long lines, as on the real pictures: one end in each half, mostly
-            x0 = rng.uniform(0, 0.6 * self.width) * k
-            x1 = rng.uniform(0.4 * self.width, self.width) * k
-            y0, y1 = rng.uniform(0, self.height, 2) * k
-            draw.line([(x0, y0), (x1, y1)], fill=255, width=int(k * 1.4))
-        canvas.paste((0, 255, 0), (0, 0, self.width, self.height), mask.reduce(k))
+        x0 = rng.uniform(0, 0.6 * self.width, count) * k
+        x1 = rng.uniform(0.4 * self.width, self.width, count) * k
+        y0, y1 = rng.uniform(0, self.height, count) * k, rng.uniform(0, self.height, count) * k
+        for j in range(count):
+            draw.line([(x0[j], y0[j]), (x1[j], y1[j])], fill=255, width=int(k * 1.4))
+        return mask.reduce(k)
 
-    def _dots(self, canvas, rng):
+    def _dots(self, images: np.ndarray, rng) -> None:
         lo, hi = self.style.dots
-        n = int(rng.integers(lo, hi + 1) * self.scale * self.xscale)
-        ys = rng.integers(0, self.height, n)
-        xs = rng.integers(0, self.width, n)
-        canvas[ys, xs] = rng.integers(0, 256, (n, 3), dtype=np.uint8)
+        n = len(images)
+        counts = (rng.integers(lo, hi + 1, n) * self.scale * self.xscale).astype(np.int64)
+        most = int(counts.max(initial=0))
+        ys, xs = rng.integers(0, self.height, (n, most)), rng.integers(0, self.width, (n, most))
+        values = rng.integers(0, 256, (n, most, 3), dtype=np.uint8)
+        keep = np.arange(most)[None, :] < counts[:, None]
+        pic = np.broadcast_to(np.arange(n)[:, None], (n, most))
+        images[pic[keep], ys[keep], xs[keep]] = values[keep]
 
 
-_EDGE_LUT = np.clip((np.arange(256, dtype=np.float32) - 30) * (255 / 130), 0, 255).astype(np.uint8)
+LINE_GREEN = (0, 255, 0)
+
+_EDGE_LUT = np.clip((np.arange(256, dtype=np.float32) - 30) * (255 / 130), 0, 255)
+_SOLID_TABLE = [255 if v > 96 else 0 for v in _EDGE_LUT]  # the solid core of a glyph
+_EDGE_TABLES: dict[int, list[int]] = {}
+
+
+def _apply_table(mask: Image.Image, table: list[int]) -> Image.Image:
+    """``mask.point(table)`` for an integer table, without Pillow re-rounding all 256 entries
+    on every call (the slowest part of drawing a glyph)."""
+    return mask._new(mask.im.point(table, None))
+
+
+def _edge_table(opacity: float) -> list[int]:
+    """Mask value -> alpha: edges sharpened, scaled by the opacity (in steps of 1%)."""
+    key = int(round(opacity * 100))
+    table = _EDGE_TABLES.get(key)
+    if table is None:
+        table = _EDGE_TABLES[key] = [int(v) for v in (_EDGE_LUT * (key / 100)).astype(np.uint8)]
+    return table
 
 
 def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int) -> Image.Image:
@@ -240,6 +300,10 @@ def _rotate_shear(mask: Image.Image, angle_deg: float, shear: float, scale: floa
 
 def _pick(cdf: np.ndarray, rng: np.random.Generator) -> int:
     return min(int(np.searchsorted(cdf, rng.random(), side="right")), len(cdf) - 1)
+
+
+def _pick_many(cdf: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(cdf) - 1)
 
 
 def _normalise(weights) -> np.ndarray:

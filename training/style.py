@@ -61,4 +61,4 @@ class Style:
 #: What the real platform draws; evaluation sets use it.
 REAL = Style()
 #: Training style: more pictures with Chinese, since Chinese is the slow part to learn.
-TRAINING = Style(chinese_shares=(0.5, 0.17, 0.17, 0.16))
+TRAINING = Style(chinese_shares=(0.25, 0.2, 0.25, 0.3))

@@ -59,13 +59,18 @@ class Trainer:
                                    pictures=self.pictures, optimizer=self.optimizer, **self.heads)
 
     @tf.function(reduce_retracing=True)
-    def train_step(self, images, heads, labels):
+    def train_step(self, images, labels, weights):
+        """labels (B,4,L) and weights (B,4): one row per head (HEAD_ORDER); only rows with a
+        weight run through the classifier and the CTC loss."""
         with tf.GradientTape() as tape:
             feats = self.backbone(images, training=True)
             every = tf.stack([self.heads[c.label](feats, training=True) for c in HEAD_ORDER], axis=1)
-            chosen = tf.gather(every, heads, batch_dims=1)  # each picture's own head
+            rows = tf.where(tf.reshape(weights, [-1]) > 0)[:, 0]
+            chosen = tf.gather(tf.reshape(every, [-1, self.mcfg.steps, self.mcfg.sequence_width]), rows)
             logits = self.classifier(chosen, training=True)
-            loss = tf.reduce_mean(ctc_loss(labels, logits, self.blank))
+            losses = ctc_loss(tf.gather(tf.reshape(labels, [-1, tf.shape(labels)[-1]]), rows), logits, self.blank)
+            w = tf.gather(tf.reshape(weights, [-1]), rows)
+            loss = tf.reduce_sum(losses * w) / tf.maximum(tf.reduce_sum(w), 1.0)
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         self.step.assign_add(1)
@@ -95,7 +100,7 @@ def validation_set(count: int, mcfg: ModelConfig):
 
 def validate(trainer: "Trainer", val) -> dict:
     images, samples = val
-    scores = {}
+    scores, chinese = {}, []
     for color in HEAD_ORDER:
         idx = [i for i, s in enumerate(samples) if s.answer(color)]
         truth = [samples[i].answer(color) for i in idx]
@@ -107,7 +112,10 @@ def validate(trainer: "Trainer", val) -> dict:
             for i in range(0, len(batch), 256):
                 got += [t.decode() for t in trainer.read(tf.constant(batch[i:i + 256]), head).numpy()]
             scores[f"{color.label}_{route}"] = float(np.mean([g == t for g, t in zip(got, truth)]))
+            if route == "direct":
+                chinese += [g == t for g, t in zip(got, truth) if not t.isascii()]
     scores["mean"] = float(np.mean(list(scores.values())))
+    scores["chinese_direct"] = float(np.mean(chinese)) if chinese else 0.0  # not in the mean
     return scores
 
 
@@ -181,7 +189,7 @@ def main(argv=None) -> None:
     new_log = not log_path.exists()
     log = open(log_path, "a", newline="")
     fields = ["minutes", "step", "pictures", "fresh", "loss", "lr"] + \
-        [f"{c.label}_{r}" for c in HEAD_ORDER for r in ("direct", "fallback")] + ["mean"]
+        [f"{c.label}_{r}" for c in HEAD_ORDER for r in ("direct", "fallback")] + ["mean", "chinese_direct"]
     writer = csv.DictWriter(log, fieldnames=fields, extrasaction="ignore")
     if new_log:
         writer.writeheader()

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from captcha_core.colors import ALL_COLORS, Color
 
@@ -183,11 +183,16 @@ class CaptchaRenderer:
         latin_shear = np.tan(np.radians(rng.uniform(-6, 6, n)))
         chinese_angle = rng.uniform(*st.chinese_rotation, n)
         latin_angle = rng.uniform(*st.latin_rotation, n)
+        latin_stretch = rng.uniform(*st.latin_stretch, n)
         hollow = rng.random(n) < st.hollow_share
         strokes = np.maximum(1, np.round(rng.integers(st.outline_width[0], st.outline_width[1] + 1, n) * s)).astype(int)
+        extruded = rng.random(n) < st.extrude_share
+        depth = np.round(rng.uniform(*st.extrude_offset, n) * s).astype(int)
+        side = np.where(rng.random(n) < 0.5, -1, 1)
         masks = []
         for i, ch in enumerate(chars):
-            if charset.is_chinese(ch):
+            chinese = charset.is_chinese(ch)
+            if chinese:
                 face, size, shear, angle = (self._chinese_faces[chinese_face[i]], chinese_size[i],
                                             chinese_shear[i], chinese_angle[i])
                 is_hollow, stroke = False, 0
@@ -196,13 +201,15 @@ class CaptchaRenderer:
                                             latin_shear[i], latin_angle[i])
                 is_hollow = bool(hollow[i])
                 stroke = int(strokes[i]) if is_hollow else 0
+            extrude = (int(side[i] * depth[i]), int(depth[i])) if stroke and extruded[i] else None
             # glyphs are rendered at a few cached sizes and scaled by at most ~8% in the affine step
             base_size = max(8, int(round(8 * 1.16 ** round(math.log(max(size, 8) / 8, 1.16)))))
-            key = (face, base_size, ch, is_hollow, stroke)
+            key = (face, base_size, ch, is_hollow, stroke, extrude)
             base = self._glyph_cache.get(key)
             if base is None:
-                base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke)
-            masks.append(_rotate_shear(base, float(angle), float(shear), size / base_size))
+                base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke, extrude)
+            stretch = 1.0 if chinese else float(latin_stretch[i])
+            masks.append(_rotate_shear(base, float(angle), float(shear), size / base_size, stretch))
         return masks
 
     def _draw_glyph(self, canvas: Image.Image, mask: Image.Image, cx: float, cy: float, opacity: float,
@@ -267,27 +274,40 @@ def _edge_table(opacity: float) -> list[int]:
     return table
 
 
-def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int) -> Image.Image:
+def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
+                  extrude: tuple[int, int] | None = None) -> Image.Image:
+    """One glyph mask: solid, or hollow (the outline only), optionally extruded: the outline
+    repeated ``extrude`` (dx, dy) pixels away, where the front glyph does not cover it."""
     font = fonts.load(face, size)
     x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke)
+    dx, dy = extrude or (0, 0)
     pad = 2
-    im = Image.new("L", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), 0)
+    im = Image.new("L", (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy)), 0)
+    ox, oy = pad - x0 + max(-dx, 0), pad - y0 + max(-dy, 0)
     draw = ImageDraw.Draw(im)
-    if hollow:
-        draw.text((pad - x0, pad - y0), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
-    else:
-        draw.text((pad - x0, pad - y0), ch, font=font, fill=255)
+    if not hollow:
+        draw.text((ox, oy), ch, font=font, fill=255)
+        return im
+    draw.text((ox, oy), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
+    if extrude:
+        back = Image.new("L", im.size, 0)
+        ImageDraw.Draw(back).text((ox + dx, oy + dy), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
+        front = Image.new("L", im.size, 0)
+        ImageDraw.Draw(front).text((ox, oy), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+        hidden = Image.eval(front, lambda v: 255 - v)
+        im.paste(255, (0, 0), ImageChops.multiply(back, hidden))
     return im
 
 
-def _rotate_shear(mask: Image.Image, angle_deg: float, shear: float, scale: float) -> Image.Image:
-    """Scale, shear to the right (top leans right), then rotate, about the centre."""
+def _rotate_shear(mask: Image.Image, angle_deg: float, shear: float, scale: float,
+                  stretch: float = 1.0) -> Image.Image:
+    """Stretch sideways, shear to the right (top leans right), rotate and scale, about the centre."""
     w, h = mask.size
     a = math.radians(angle_deg)
     cos, sin = math.cos(a), math.sin(a)
-    # forward map M = scale * R @ [[1, -shear], [0, 1]]
-    m00, m01 = scale * cos, scale * (-cos * shear - sin)
-    m10, m11 = scale * sin, scale * (-sin * shear + cos)
+    # forward map M = scale * R @ [[1, -shear], [0, 1]] @ [[stretch, 0], [0, 1]]
+    m00, m01 = scale * cos * stretch, scale * (-cos * shear - sin)
+    m10, m11 = scale * sin * stretch, scale * (-sin * shear + cos)
     hw, hh = w / 2, h / 2
     ow = int(math.ceil(2 * (abs(m00) * hw + abs(m01) * hh))) + 1
     oh = int(math.ceil(2 * (abs(m10) * hw + abs(m11) * hh))) + 1

@@ -28,17 +28,17 @@ class Style:
     #: of the other pictures, the share where one colour gets a chosen count 1..6
     focus_share: float = 0.55
     # -- glyph geometry (90x35 pixels) ------------------------------------------------
-    latin_cap_height: tuple[float, float] = (11.0, 16.0)
+    latin_cap_height: tuple[float, float] = (10.0, 14.5)
     chinese_height: tuple[float, float] = (13.0, 18.5)
     latin_rotation: tuple[float, float] = (-35.0, 35.0)
     #: sideways stretch of Latin glyphs: the real comic face is wider than most fonts here
     latin_stretch: tuple[float, float] = (0.95, 1.3)
     chinese_rotation: tuple[float, float] = (-20.0, 20.0)
     chinese_shear_deg: tuple[float, float] = (5.0, 18.0)
-    hollow_share: float = 0.82
+    hollow_share: float = 0.9
     #: share of hollow glyphs drawn as the real face's extruded outline: a second outline
     #: offset down and sideways, hidden behind the front glyph
-    extrude_share: float = 0.6
+    extrude_share: float = 0.5
     extrude_offset: tuple[float, float] = (1.0, 2.2)
     outline_width: tuple[int, int] = (1, 1)
     vertical_jitter: float = 3.5

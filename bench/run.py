@@ -111,6 +111,13 @@ def markdown(r: dict) -> str:
               f"- server throughput at 32 callers / raw model throughput: **{r['fraction_of_raw']:.0%}**",
               f"- lone-caller p50 {r['scenarios']['Recognize, 1 caller']['p50_ms']} ms against model batch-1 time + "
               f"echo p50 = {r['lone_floor_ms']:.2f} ms"]
+    lone, many = r["scenarios"]["Recognize, 1 caller"], r["scenarios"]["Recognize, 32 callers"]
+    verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    lines += ["", "Bars (issue #5):", "",
+              f"- lone-caller p50 <= 3 ms: {lone['p50_ms']} ms, {verdict(lone['p50_ms'] <= 3)}",
+              f"- 32 callers >= 1,000 pictures/s, p99 <= 50 ms, no errors: {many['rps']}/s, p99 {many['p99_ms']} ms, "
+              f"{many['errors']} errors, {verdict(many['rps'] >= 1000 and many['p99_ms'] <= 50 and not many['errors'])}",
+              f"- >= 70% of the raw model throughput: {r['fraction_of_raw']:.0%}, {verdict(r['fraction_of_raw'] >= 0.7)}"]
     return "\n".join(lines) + "\n"
 
 

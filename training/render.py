@@ -1,6 +1,7 @@
-"""Draws one synthetic captcha: background band, glyphs, green lines, dots.
+"""Draws synthetic captchas, a batch at a time: background band, glyphs, green lines, dots.
 
-Seeded by a ``numpy.random.Generator``: the same generator state gives the same picture.
+Seeded by a ``numpy.random.Generator``: the same generator state and batch size give the same
+pictures.
 """
 from __future__ import annotations
 

@@ -141,14 +141,14 @@ def _pct(v) -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = ["| size | colour | route | pictures | exact | char | exact, with Chinese (n) | exact, no Chinese |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | colour | route | pictures | exact | char | exact, with Chinese (n) | char, with Chinese | exact, no Chinese |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for size, result in report["datasets"].items():
         for key, s in result.items():
             color, route = key.split("/")
             wc = s["with_chinese"]
             lines.append(f"| {size} | {color} | {route} | {s['count']} | {_pct(s['exact'])} | {_pct(s['char'])} | "
-                         f"{_pct(wc['exact'])} ({wc['count']}) | {_pct(s['without_chinese']['exact'])} |")
+                         f"{_pct(wc['exact'])} ({wc['count']}) | {_pct(wc['char'])} | {_pct(s['without_chinese']['exact'])} |")
     lines.append("")
     lines.append("Model time per picture (batch 1, one TensorFlow thread, best of 5 rounds): " +
                  ", ".join(f"{k} {v} ms" for k, v in report["ms_per_picture"].items()))

@@ -100,13 +100,15 @@ class CaptchaRenderer:
 
     def draw_batch(self, texts, colors, rng: np.random.Generator) -> list[Sample]:
         st, n = self.style, len(texts)
-        backgrounds = self._backgrounds(n, rng)  # uint8 (n, H, W, 3), numpy for the whole batch
+        band, outside, inside = self._backgrounds(n, rng)  # numpy for the whole batch
         lines_first = rng.random(n) >= st.lines_over_text_share
         glyphs = self._glyph_params(texts, colors, rng)
-        images = np.empty_like(backgrounds)
+        images = np.empty((n, self.height, self.width, 3), np.uint8)
         boxes = []
-        for i in range(n):  # glyphs and lines: Pillow's C paths, one picture at a time
-            canvas = Image.fromarray(backgrounds[i], "RGB")
+        size = (self.width, self.height)
+        for i in range(n):  # band, glyphs and lines: Pillow's C paths, one picture at a time
+            canvas = Image.new("RGB", size, tuple(outside[i].tolist()))
+            canvas.paste(tuple(band[i].tolist()), (0, 0) + size, Image.fromarray(inside[i], "L"))
             lines = self._lines_mask(rng)
             if lines_first[i] and lines is not None:
                 canvas.paste(LINE_GREEN, (0, 0, self.width, self.height), lines)
@@ -121,8 +123,9 @@ class CaptchaRenderer:
             images[i] = np.asarray(Image.fromarray(images[i]).filter(ImageFilter.GaussianBlur(float(radii[i]))))
         return [Sample(image=images[i], text=texts[i], colors=tuple(colors[i]), boxes=boxes[i]) for i in range(n)]
 
-    def _backgrounds(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Two colours split by a band whose edges are sine curves (uint8, (n, H, W, 3))."""
+    def _backgrounds(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Two colours split by a band whose edges are sine curves: band and outside colours
+        (uint8, (n, 3)) and the band's mask (uint8 0/255, (n, H, W))."""
         st, s = self.style, self.scale
         measured = np.array(MEASURED_BACKGROUNDS, np.int64)  # (k, 2, 3): band, outside
         pick = measured[rng.integers(0, len(measured), n)]
@@ -150,8 +153,7 @@ class CaptchaRenderer:
         y = self._yy[None]  # (1, H, 1)
         inside = (y >= np.floor(top)[:, None, :]) & (y < np.floor(bottom)[:, None, :])
         inside[:, 0, 0] = False  # the platform's pixel (0,0) is always the outside colour
-        band, outside = band.astype(np.uint8), outside.astype(np.uint8)
-        return np.where(inside[..., None], band[:, None, None, :], outside[:, None, None, :])
+        return band.astype(np.uint8), outside.astype(np.uint8), inside.astype(np.uint8) * np.uint8(255)
 
     def _glyph_params(self, texts, colors, rng) -> list[list[tuple]]:
         """Per picture, per glyph: (mask, centre x, centre y, opacity, colour). The random

@@ -21,33 +21,33 @@ from training.render import CaptchaRenderer  # noqa: E402
 from training.style import REAL, TRAINING  # noqa: E402
 
 
+def pictures_per_second(draw, rounds: int, batch: int) -> float:
+    """Times ``rounds`` calls of ``draw()`` (each ``batch`` pictures) after as many to warm the
+    glyph cache, as a long training run does."""
+    for _ in range(rounds):
+        draw()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        draw()
+    return rounds * batch / (time.perf_counter() - start)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--count", type=int, default=3000)
     args = p.parse_args()
     batch = 64
+    rounds = max(1, args.count // batch)
     for name, style in (("real shares", REAL), ("training shares", TRAINING)):
         for w, h in ((90, 35), (120, 50)):
-            renderer = CaptchaRenderer(w, h, style)
-            rng = np.random.default_rng(777)
-            rounds = max(1, args.count // batch)
-            for _ in range(rounds):  # warm the glyph cache, as a long training run does
-                renderer.render_batch(batch, rng)
-            start = time.perf_counter()
-            for _ in range(rounds):
-                renderer.render_batch(batch, rng)
-            rate = rounds * batch / (time.perf_counter() - start)
+            renderer, rng = CaptchaRenderer(w, h, style), np.random.default_rng(777)
+            rate = pictures_per_second(lambda: renderer.render_batch(batch, rng), rounds, batch)
             print(f"{w}x{h}, {name}: {rate:,.0f} pictures/s on one core")
     renderers = (CaptchaRenderer(90, 35, TRAINING), CaptchaRenderer(120, 50, TRAINING))
     alphabet, cfg, rng = Alphabet(charset.vocabulary()), FeedConfig(batch_size=batch), np.random.default_rng(5)
-    rounds = max(1, args.count // batch)
-    for _ in range(rounds):
-        make_batch(renderers, alphabet, cfg, rng)
-    start = time.perf_counter()
-    for _ in range(rounds):
-        make_batch(renderers, alphabet, cfg, rng)
-    rate = rounds * batch / (time.perf_counter() - start)
+    rate = pictures_per_second(lambda: make_batch(renderers, alphabet, cfg, rng), rounds, batch)
     print(f"training batches (both sizes, resize, labels, transforms): {rate:,.0f} pictures/s on one core")
+
 
 if __name__ == "__main__":
     main()

@@ -95,9 +95,6 @@ class CaptchaRenderer:
         colors = [self.choose_colors(rng) for _ in range(n)]
         return self.draw_batch(texts, colors, rng)
 
-    def draw(self, text: str, colors: tuple[Color, ...], rng: np.random.Generator) -> Sample:
-        return self.draw_batch([text], [colors], rng)[0]
-
     def draw_batch(self, texts, colors, rng: np.random.Generator) -> list[Sample]:
         st, n = self.style, len(texts)
         band, outside, inside = self._backgrounds(n, rng)  # numpy for the whole batch
@@ -106,15 +103,16 @@ class CaptchaRenderer:
         images = np.empty((n, self.height, self.width, 3), np.uint8)
         boxes = []
         size = (self.width, self.height)
+        whole = (0, 0) + size
         for i in range(n):  # band, glyphs and lines: Pillow's C paths, one picture at a time
             canvas = Image.new("RGB", size, tuple(outside[i].tolist()))
-            canvas.paste(tuple(band[i].tolist()), (0, 0) + size, Image.fromarray(inside[i], "L"))
+            canvas.paste(tuple(band[i].tolist()), whole, Image.fromarray(inside[i], "L"))
             lines = self._lines_mask(rng)
             if lines_first[i] and lines is not None:
-                canvas.paste(LINE_GREEN, (0, 0, self.width, self.height), lines)
+                canvas.paste(LINE_GREEN, whole, lines)
             boxes.append(tuple(self._draw_glyph(canvas, *g) for g in glyphs[i]))
             if not lines_first[i] and lines is not None:
-                canvas.paste(LINE_GREEN, (0, 0, self.width, self.height), lines)
+                canvas.paste(LINE_GREEN, whole, lines)
             images[i] = np.asarray(canvas)
         self._dots(images, rng)
         blurred = rng.random(n) < st.blur_share
@@ -297,8 +295,7 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
         ImageDraw.Draw(back).text((ox + dx, oy + dy), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
         front = Image.new("L", im.size, 0)
         ImageDraw.Draw(front).text((ox, oy), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
-        hidden = Image.eval(front, lambda v: 255 - v)
-        im.paste(255, (0, 0), ImageChops.multiply(back, hidden))
+        im.paste(255, (0, 0), ImageChops.multiply(back, ImageChops.invert(front)))
     return im
 
 
@@ -321,12 +318,15 @@ def _rotate_shear(mask: Image.Image, angle_deg: float, shear: float, scale: floa
     return mask.transform((ow, oh), Image.AFFINE, coeffs, resample=Image.BILINEAR)
 
 
-def _pick(cdf: np.ndarray, rng: np.random.Generator) -> int:
-    return min(int(np.searchsorted(cdf, rng.random(), side="right")), len(cdf) - 1)
-
-
 def _pick_many(cdf: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` indices drawn with the probabilities whose cumulative sums are ``cdf``."""
     return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(cdf) - 1)
+
+
+def _pick(cdf: np.ndarray, rng: np.random.Generator) -> int:
+    """One index, as ``_pick_many(cdf, rng, 1)[0]`` (the same draw), without array overhead:
+    it runs a few times per picture."""
+    return min(int(np.searchsorted(cdf, rng.random(), side="right")), len(cdf) - 1)
 
 
 def _normalise(weights) -> np.ndarray:

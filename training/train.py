@@ -65,11 +65,12 @@ class Trainer:
         with tf.GradientTape() as tape:
             feats = self.backbone(images, training=True)
             every = tf.stack([self.heads[c.label](feats, training=True) for c in HEAD_ORDER], axis=1)
-            rows = tf.where(tf.reshape(weights, [-1]) > 0)[:, 0]
+            flat_weights = tf.reshape(weights, [-1])
+            rows = tf.where(flat_weights > 0)[:, 0]
             chosen = tf.gather(tf.reshape(every, [-1, self.mcfg.steps, self.mcfg.sequence_width]), rows)
             logits = self.classifier(chosen, training=True)
             losses = ctc_loss(tf.gather(tf.reshape(labels, [-1, tf.shape(labels)[-1]]), rows), logits, self.blank)
-            w = tf.gather(tf.reshape(weights, [-1]), rows)
+            w = tf.gather(flat_weights, rows)
             loss = tf.reduce_sum(losses * w) / tf.maximum(tf.reduce_sum(w), 1.0)
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
@@ -113,7 +114,7 @@ def validate(trainer: "Trainer", val) -> dict:
                 got += [t.decode() for t in trainer.read(tf.constant(batch[i:i + 256]), head).numpy()]
             scores[f"{color.label}_{route}"] = float(np.mean([g == t for g, t in zip(got, truth)]))
             if route == "direct":
-                chinese += [g == t for g, t in zip(got, truth) if not t.isascii()]
+                chinese += [g == t for g, t in zip(got, truth) if any(charset.is_chinese(c) for c in t)]
     scores["mean"] = float(np.mean(list(scores.values())))
     scores["chinese_direct"] = float(np.mean(chinese)) if chinese else 0.0  # not in the mean
     return scores

@@ -26,11 +26,11 @@ def tiny_saved_models(tmp_path_factory):
     cfg = tiny_config()
     backbone, classifier = build_backbone(cfg), build_classifier(cfg)
     for color in ("red", "yellow", "blue", "black"):
-        export_color(root, color, backbone, build_head(cfg, color), classifier, cfg.input_height,
-                     cfg.input_width, {"reads": [color]})
+        export_color(root, color, backbone, build_head(cfg, color), classifier, cfg, {"reads": [color]})
     return root
 
 
 def tiny_config():
     from training.model import ModelConfig
-    return ModelConfig(widths=(8, 8, 8, 8, 8), head_width=8, sequence_width=8)
+    return ModelConfig(blocks=((8, False, (2, 2)), (8, False, (2, 2)), (8, True, None), (8, True, (2, 1)), (8, True, None)),
+                       feature_width=8, head_width=8, sequence_width=8)

@@ -31,8 +31,8 @@ def test_versions_are_new_integer_folders_and_no_temporary_is_left(tiny_saved_mo
     from training.model import build_backbone, build_classifier, build_head
     cfg = tiny_config()
     parts = build_backbone(cfg), build_head(cfg, "blue"), build_classifier(cfg)
-    first = export_color(tmp_path, "blue", *parts, 40, 100, {})
-    second = export_color(tmp_path, "blue", *parts, 40, 100, {})
+    first = export_color(tmp_path, "blue", *parts, cfg, {})
+    second = export_color(tmp_path, "blue", *parts, cfg, {})
     assert (first.name, second.name) == ("1", "2")
     assert sorted(p.name for p in (tmp_path / "blue").iterdir()) == ["1", "2"]
 
@@ -55,7 +55,7 @@ def test_tiny_model_trained_a_few_steps_is_read_back_through_the_shared_preproce
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(ctc_loss(labels, classifier(head(backbone(image, training=True))), 3601))
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    folder = export_color(tmp_path, "red", backbone, head, classifier, 40, 100, {"reads": ["red"]})
+    folder = export_color(tmp_path, "red", backbone, head, classifier, cfg, {"reads": ["red"]})
     reader = SavedModelReader(folder)
     (reading,) = reader.read(prepare(png, reader.spec.input_width, reader.spec.input_height)[None])
     assert reading.text == "K7"
@@ -65,20 +65,33 @@ def test_tiny_model_trained_a_few_steps_is_read_back_through_the_shared_preproce
 def test_resume_from_committed_models_restores_the_weights(tmp_path):
     from training.export import export_color
     from training.model import build_backbone, build_classifier, build_head
-    from training.restore import restore_from_saved_models
+    from training.restore import architecture, restore_from_saved_models
 
     class Parts:
         def __init__(self):
-            cfg = tiny_config()
+            self.mcfg = cfg = tiny_config()
             self.backbone, self.classifier = build_backbone(cfg), build_classifier(cfg)
             self.heads = {c: build_head(cfg, c) for c in ("red", "yellow", "blue", "black")}
 
     a, b = Parts(), Parts()
+    set_trained_statistics(a.backbone, np.random.default_rng(1))
     for color, head in a.heads.items():
-        export_color(tmp_path, color, a.backbone, head, a.classifier, 40, 100, {})
+        export_color(tmp_path, color, a.backbone, head, a.classifier, a.mcfg, {})
+    assert architecture(tmp_path) == a.mcfg
     restore_from_saved_models(b, tmp_path)
-    for x, y in zip(a.backbone.weights + a.heads["blue"].weights, b.backbone.weights + b.heads["blue"].weights):
+    # the backbone is stored folded and unfolded on restore: equal up to float rounding
+    for x, y in zip(a.backbone.weights, b.backbone.weights):
+        assert np.allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6), x.name
+    for x, y in zip(a.heads["blue"].weights + a.classifier.weights, b.heads["blue"].weights + b.classifier.weights):
         assert np.array_equal(x.numpy(), y.numpy())
+
+
+def set_trained_statistics(backbone, rng) -> None:
+    """Batch-norm statistics as after training (fresh ones are the identity)."""
+    for layer in backbone.layers:
+        if layer.name.startswith("bn"):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 1, n), rng.normal(0, 1, n), rng.uniform(0.1, 3, n)])
 
 
 def test_folded_backbone_computes_what_the_trained_one_does():
@@ -86,11 +99,8 @@ def test_folded_backbone_computes_what_the_trained_one_does():
     cfg = tiny_config()
     trained = build_backbone(cfg)
     rng = np.random.default_rng(0)
-    for layer in trained.layers:  # batch-norm statistics as after training
-        if layer.name.startswith("bn"):
-            n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 1, n), rng.normal(0, 1, n), rng.uniform(0.1, 3, n)])
+    set_trained_statistics(trained, rng)
     images = rng.integers(0, 256, (4, 40, 100, 3), dtype=np.uint8)
     expected = trained(images, training=False).numpy()
-    got = fold_batch_norm(trained)(images).numpy()
+    got = fold_batch_norm(trained, cfg)(images).numpy()
     assert np.allclose(got, expected, atol=1e-4 * max(1.0, np.abs(expected).max()))

@@ -18,22 +18,24 @@ import tensorflow as tf
 from captcha_core.preprocess import PREPROCESS_VERSION
 
 from .charset import VOCABULARY_FILE
-from .model import fold_batch_norm, greedy_decode
+from .model import ModelConfig, batch_norms, fold_batch_norm, greedy_decode
 
 LICENSE_FILE = VOCABULARY_FILE.with_name("LICENSE-vocabulary")
 
 
 class ColorReader(tf.Module):
-    def __init__(self, backbone, head, classifier, charset_path: str, input_height: int, input_width: int):
+    def __init__(self, backbone, head, classifier, charset_path: str, cfg: ModelConfig):
         super().__init__()
-        # the trained backbone is kept (training resumes from it); serving runs the folded copy
-        self.backbone, self.head, self.classifier = backbone, head, classifier
-        self.serving_backbone = fold_batch_norm(backbone)
+        # serving runs the folded backbone; the batch-norm statistics are kept beside it so that
+        # training can resume from this folder (unfold_batch_norm) without a second copy
+        self.head, self.classifier = head, classifier
+        self.serving_backbone = fold_batch_norm(backbone, cfg)
+        self.norms = [tf.Variable(n, trainable=False) for n in batch_norms(backbone, cfg)]
         self.charset_asset = tf.saved_model.Asset(charset_path)
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(self.charset_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
                                           tf.string, tf.lookup.TextFileIndex.WHOLE_LINE), default_value="")
-        spec = tf.TensorSpec([None, input_height, input_width, 3], tf.uint8, name="images")
+        spec = tf.TensorSpec([None, cfg.input_height, cfg.input_width, 3], tf.uint8, name="images")
         self.serve = tf.function(self._serve, input_signature=[spec])
 
     def _serve(self, images):
@@ -48,8 +50,8 @@ def next_version(color_dir: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def export_color(model_dir: Path, color: str, backbone, head, classifier, input_height: int,
-                 input_width: int, metadata: dict) -> Path:
+def export_color(model_dir: Path, color: str, backbone, head, classifier, cfg: ModelConfig,
+                 metadata: dict) -> Path:
     """Writes ``model_dir/color/<next version>/`` and returns its path."""
     color_dir = Path(model_dir) / color
     color_dir.mkdir(parents=True, exist_ok=True)
@@ -58,13 +60,14 @@ def export_color(model_dir: Path, color: str, backbone, head, classifier, input_
         (staging / "src").mkdir()
         charset_copy = staging / "src" / "charset.txt"
         shutil.copyfile(VOCABULARY_FILE, charset_copy)
-        reader = ColorReader(backbone, head, classifier, str(charset_copy), input_height, input_width)
+        reader = ColorReader(backbone, head, classifier, str(charset_copy), cfg)
         out = staging / "model"
         tf.saved_model.save(reader, str(out), signatures={"serving_default": reader.serve})
         assets = out / "assets"  # charset.txt was copied here by the Asset
         shutil.copyfile(LICENSE_FILE, assets / "LICENSE-vocabulary")
-        info = {"color": color, "input_height": input_height, "input_width": input_width,
+        info = {"color": color, "input_height": cfg.input_height, "input_width": cfg.input_width,
                 "preprocess_version": PREPROCESS_VERSION, "charset": "charset.txt",
+                "architecture": cfg.to_json(),
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **metadata}
         (assets / "model.json").write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
         version = next_version(color_dir)
@@ -80,14 +83,15 @@ def main(argv=None) -> None:
     checkpoint of a run as a new version of every colour (validated first, figures in model.json)."""
     import argparse
 
-    from .model import ModelConfig
-    from .train import Trainer, export_all, validate, validation_set
+    from .train import Trainer, export_all, run_architecture, validate, validation_set
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--run-dir", type=Path, required=True)
     p.add_argument("--out", type=Path, default=Path("saved_models"))
     p.add_argument("--validation-count", type=int, default=1024)
     args = p.parse_args(argv)
-    trainer = Trainer(ModelConfig(), 1e-3, 1000)
+    state_file = args.run_dir / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    trainer = Trainer(run_architecture(args.run_dir, state, None), 1e-3, 1000)
     latest = tf.train.latest_checkpoint(str(args.run_dir / "ckpt"))
     if latest is None:
         raise SystemExit(f"no checkpoint in {args.run_dir / 'ckpt'}")

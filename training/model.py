@@ -5,7 +5,8 @@ Each colour model that ships is backbone + its head + the classifier, exported a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -13,19 +14,50 @@ import tensorflow as tf
 from keras import layers
 
 
+#: one convolution of the backbone: (filters, separable, pooling after it as (rows, columns) or None)
+Block = tuple[int, bool, tuple[int, int] | None]
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """The architecture; exported models carry it in ``assets/model.json`` ("architecture")."""
     input_width: int = 100
     input_height: int = 40
-    widths: tuple[int, ...] = (32, 64, 96, 128, 160)
-    head_width: int = 96
-    sequence_width: int = 80
+    stem_stride: int = 1
+    # full-resolution plain convolutions first (thin Song strokes), separable ones once the
+    # picture is small; the last pooling keeps the columns: 25 CTC steps for six characters
+    blocks: tuple[Block, ...] = ((32, False, (2, 2)), (64, False, (2, 2)), (128, False, None),
+                                 (160, True, (2, 1)), (192, True, None))
+    feature_width: int = 192
+    head_width: int = 128
+    sequence_width: int = 112
     num_classes: int = 3602
 
     @property
     def steps(self) -> int:
-        """CTC time steps (12 for a 100-wide input: at least 2*6-1 for six characters)."""
-        return self.input_width // 8
+        """CTC time steps (at least 2*6-1 for six characters)."""
+        return self.input_width // (self.stem_stride * math.prod(p[1] for _, _, p in self.blocks if p))
+
+    @property
+    def rows(self) -> int:
+        """Feature rows collapsed into each step."""
+        return self.input_height // (self.stem_stride * math.prod(p[0] for _, _, p in self.blocks if p))
+
+    def to_json(self) -> dict:
+        return {k: [list(b[:2]) + [list(b[2]) if b[2] else None] for b in v] if k == "blocks" else v
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelConfig":
+        data = dict(data)
+        data["blocks"] = tuple((int(f), bool(s), tuple(p) if p else None) for f, s, p in data["blocks"])
+        return cls(**data)
+
+
+#: the architecture of versions 1-15 (exported before model.json carried one)
+LEGACY = ModelConfig(stem_stride=2, blocks=((32, False, None), (64, True, (2, 2)), (96, True, None),
+                                            (128, True, (2, 2)), (160, True, None)),
+                     feature_width=160, head_width=96, sequence_width=80)
 
 
 def build_backbone(cfg: ModelConfig, folded: bool = False) -> keras.Model:
@@ -36,54 +68,59 @@ def build_backbone(cfg: ModelConfig, folded: bool = False) -> keras.Model:
     """
     inp = keras.Input((cfg.input_height, cfg.input_width, 3), dtype="uint8", name="images")
     x = layers.Rescaling(1.0 / 255.0)(inp)
-    pools = [None, (2, 2), None, (2, 2), None]
-    for i, (w, pool) in enumerate(zip(cfg.widths, pools)):
-        if i == 0:  # stride 2 at once: full-resolution layers cost most on a CPU
-            x = layers.Conv2D(w, 3, strides=2, padding="same", use_bias=folded, name="conv0")(x)
-        else:  # separable: few FLOPs on a CPU
-            x = layers.SeparableConv2D(w, 3, padding="same", use_bias=folded, name=f"conv{i}")(x)
+    for i, (filters, separable, pool) in enumerate(cfg.blocks):
+        stride = cfg.stem_stride if i == 0 else 1
+        conv = layers.SeparableConv2D if separable and i > 0 else layers.Conv2D
+        x = conv(filters, 3, strides=stride, padding="same", use_bias=folded, name=f"conv{i}")(x)
         if not folded:
             x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.ReLU()(x)
         if pool:
             x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
-    # collapse the remaining height into the channels: (B, h, T, C) -> (B, T, h*C) -> (B, T, C)
+    # collapse the remaining rows into the channels: (B, h, T, C) -> (B, T, h*C) -> (B, T, C)
     x = layers.Permute((2, 1, 3))(x)
-    h = cfg.input_height // 8
-    x = layers.Reshape((cfg.steps, h * cfg.widths[-1]))(x)
-    x = layers.Dense(cfg.widths[-1], activation="relu", name="collapse")(x)
+    x = layers.Reshape((cfg.steps, cfg.rows * cfg.blocks[-1][0]))(x)
+    x = layers.Dense(cfg.feature_width, activation="relu", name="collapse")(x)
     return keras.Model(inp, x, name="backbone")
 
 
-def config_of(backbone: keras.Model) -> ModelConfig:
-    """The ModelConfig a backbone was built with (input size and widths)."""
-    _, height, width, _ = backbone.input_shape
-    widths, i = [], 0
-    while any(layer.name == f"conv{i}" for layer in backbone.layers):
-        widths.append(backbone.get_layer(f"conv{i}").filters)
-        i += 1
-    return ModelConfig(input_width=width, input_height=height, widths=tuple(widths))
+def batch_norms(trained: keras.Model, cfg: ModelConfig) -> list[np.ndarray]:
+    """Per convolution, its batch normalisation as one (4, C) array: gamma, beta, mean, variance."""
+    return [np.stack([np.asarray(v) for v in trained.get_layer(f"bn{i}").weights])
+            for i in range(len(cfg.blocks))]
 
 
-def fold_batch_norm(trained: keras.Model) -> keras.Model:
+def _scale(norm: np.ndarray, eps: float) -> np.ndarray:
+    gamma, _, _, var = norm
+    return gamma / np.sqrt(var + eps)
+
+
+def fold_batch_norm(trained: keras.Model, cfg: ModelConfig) -> keras.Model:
     """A folded copy of a trained backbone: each convolution followed by batch normalisation
     becomes one convolution with bias (scale = gamma / sqrt(var + eps))."""
-    cfg = config_of(trained)
     folded = build_backbone(cfg, folded=True)
-    for i in range(len(cfg.widths)):
-        conv, bn = trained.get_layer(f"conv{i}"), trained.get_layer(f"bn{i}")
-        gamma, beta, mean, var = (np.asarray(v) for v in (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
-        scale = gamma / np.sqrt(var + bn.epsilon)
-        bias = beta - mean * scale
-        weights = conv.get_weights()
-        folded.get_layer(f"conv{i}").set_weights(weights[:-1] + [weights[-1] * scale, bias])
+    for i, norm in enumerate(batch_norms(trained, cfg)):
+        scale = _scale(norm, trained.get_layer(f"bn{i}").epsilon)
+        weights = trained.get_layer(f"conv{i}").get_weights()
+        folded.get_layer(f"conv{i}").set_weights(weights[:-1] + [weights[-1] * scale, norm[1] - norm[2] * scale])
     folded.get_layer("collapse").set_weights(trained.get_layer("collapse").get_weights())
     return folded
 
 
+def unfold_batch_norm(folded: keras.Model, norms: list[np.ndarray], trained: keras.Model, cfg: ModelConfig) -> None:
+    """The inverse of :func:`fold_batch_norm`: sets ``trained`` (convolutions without bias, then
+    batch normalisation) from a folded backbone and the saved batch-norm statistics."""
+    for i, norm in enumerate(norms):
+        bn = trained.get_layer(f"bn{i}")
+        bn.set_weights(list(norm))
+        weights = folded.get_layer(f"conv{i}").get_weights()[:-1]  # the bias follows from the norm
+        trained.get_layer(f"conv{i}").set_weights(weights[:-1] + [weights[-1] / _scale(norm, bn.epsilon)])
+    trained.get_layer("collapse").set_weights(folded.get_layer("collapse").get_weights())
+
+
 def build_head(cfg: ModelConfig, color: str) -> keras.Model:
     """Features -> colour-specific sequence features (picks out the characters of one colour)."""
-    inp = keras.Input((cfg.steps, cfg.widths[-1]), name="features")
+    inp = keras.Input((cfg.steps, cfg.feature_width), name="features")
     x = layers.Conv1D(cfg.head_width, 3, padding="same", activation="relu", name="select")(inp)
     x = layers.Conv1D(cfg.sequence_width, 3, padding="same", activation="relu", name="sequence")(x)
     return keras.Model(inp, x, name=f"head_{color}")

@@ -1,9 +1,13 @@
 """Starts training from the newest committed SavedModels (one per colour)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
+
+from .model import LEGACY, ModelConfig, build_backbone, unfold_batch_norm
 
 
 def newest_version(color_dir: Path) -> Path | None:
@@ -11,15 +15,40 @@ def newest_version(color_dir: Path) -> Path | None:
     return versions[-1][1] if versions else None
 
 
+def architecture(model_dir: Path) -> ModelConfig | None:
+    """The architecture of the newest red model (else of any colour); None without models."""
+    for color in ("red", "yellow", "blue", "black"):
+        version = newest_version(Path(model_dir) / color)
+        if version is not None:
+            info = json.loads((version / "assets" / "model.json").read_text(encoding="utf-8"))
+            return ModelConfig.from_json(info["architecture"]) if "architecture" in info else LEGACY
+    return None
+
+
 def restore_from_saved_models(trainer, model_dir: Path) -> None:
-    """Backbone and classifier from the red model (the most trained), each head from its own."""
+    """Backbone and classifier from the red model (the most trained), each head from its own.
+
+    Versions exported since the architecture travels in model.json hold the folded backbone
+    and its batch-norm statistics, from which the training form is rebuilt exactly; older
+    versions hold the training form itself."""
     for color, head in trainer.heads.items():
         version = newest_version(Path(model_dir) / color)
         if version is None:
             print(f"no committed {color} model: its head starts fresh")
             continue
-        parts = {"head": head}
+        path = str(version / "variables" / "variables")
+        parts, folded = {"head": head}, None
         if color == "red" or not (Path(model_dir) / "red").exists():
-            parts.update(backbone=trainer.backbone, classifier=trainer.classifier)
-        tf.train.Checkpoint(**parts).read(str(version / "variables" / "variables")).expect_partial()
+            parts["classifier"] = trainer.classifier
+            names = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+            if "backbone" in names:
+                parts["backbone"] = trainer.backbone
+            else:
+                cfg = trainer.mcfg
+                folded = build_backbone(cfg, folded=True)
+                norms = [tf.Variable(np.zeros((4, filters), np.float32)) for filters, _, _ in cfg.blocks]
+                parts.update(serving_backbone=folded, norms=norms)
+        tf.train.Checkpoint(**parts).read(path).assert_existing_objects_matched().expect_partial()
+        if folded is not None:
+            unfold_batch_norm(folded, [n.numpy() for n in parts["norms"]], trainer.backbone, trainer.mcfg)
         print(f"{color}: initialised from {version}")

@@ -28,7 +28,7 @@ from . import charset
 from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
 from .encoding import Alphabet
 from .export import export_color
-from .model import ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
+from .model import LEGACY, ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
 from .render import CaptchaRenderer
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
@@ -163,15 +163,16 @@ def main(argv=None) -> None:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
-    mcfg = ModelConfig()
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    state_file = args.run_dir / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
+    mcfg = run_architecture(args.run_dir, state, args.init_from)
+    state["architecture"] = mcfg.to_json()
     fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size)
     alphabet = Alphabet(charset.vocabulary())
     trainer = Trainer(mcfg, args.lr, args.half_life)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = trainer.checkpoint()
     manager = tf.train.CheckpointManager(ckpt, str(args.run_dir / "ckpt"), max_to_keep=3)
-    state_file = args.run_dir / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint)
         print(f"resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy())}")
@@ -257,6 +258,19 @@ def main(argv=None) -> None:
         log.close()
 
 
+def run_architecture(run_dir: Path, state: dict, init_from: Path | None) -> ModelConfig:
+    """The run's own architecture when it has checkpoints, else that of the models it starts
+    from, else today's default."""
+    if "architecture" in state:
+        return ModelConfig.from_json(state["architecture"])
+    if tf.train.latest_checkpoint(str(run_dir / "ckpt")):
+        return LEGACY  # a run begun before runs recorded their architecture
+    if init_from is not None:
+        from .restore import architecture
+        return architecture(init_from) or ModelConfig()
+    return ModelConfig()
+
+
 def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict) -> None:
     for color in HEAD_ORDER:
         reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
@@ -264,7 +278,7 @@ def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scor
         meta = {"training_step": step, "training_pictures": pictures, "reads": reads,
                 "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
         path = export_color(model_dir, color.label, trainer.backbone, trainer.heads[color.label],
-                            trainer.classifier, trainer.mcfg.input_height, trainer.mcfg.input_width, meta)
+                            trainer.classifier, trainer.mcfg, meta)
         tqdm.write(f"exported {path}")
 
 

@@ -130,8 +130,8 @@ class CaptchaRenderer:
         band_m = np.clip(pick[:, 0] + rng.integers(-12, 13, (n, 3)), 100, 255)
         outside_m = np.clip(pick[:, 1] + rng.integers(-10, 11, (n, 3)), 195, 255)
         outside_r = rng.integers(200, 251, (n, 3))
-        band_r = rng.integers(100, 241, (n, 3))
-        band_r[np.arange(n), rng.integers(0, 3, n)] = rng.integers(100, 200, n)  # one channel lower
+        band_r = rng.integers(115, 241, (n, 3))
+        band_r[np.arange(n), rng.integers(0, 3, n)] = rng.integers(110, 210, n)  # one channel mostly lower
         use_measured = (rng.random(n) < st.measured_background_share)[:, None]
         band, outside = np.where(use_measured, band_m, band_r), np.where(use_measured, outside_m, outside_r)
         tilt = rng.uniform(*st.band_tilt, n)

@@ -15,13 +15,18 @@ def newest_version(color_dir: Path) -> Path | None:
     return versions[-1][1] if versions else None
 
 
+def version_architecture(version: Path) -> ModelConfig:
+    """The architecture a version folder was exported with."""
+    info = json.loads((version / "assets" / "model.json").read_text(encoding="utf-8"))
+    return ModelConfig.from_json(info["architecture"]) if "architecture" in info else LEGACY
+
+
 def architecture(model_dir: Path) -> ModelConfig | None:
     """The architecture of the newest red model (else of any colour); None without models."""
     for color in ("red", "yellow", "blue", "black"):
         version = newest_version(Path(model_dir) / color)
         if version is not None:
-            info = json.loads((version / "assets" / "model.json").read_text(encoding="utf-8"))
-            return ModelConfig.from_json(info["architecture"]) if "architecture" in info else LEGACY
+            return version_architecture(version)
     return None
 
 
@@ -35,6 +40,9 @@ def restore_from_saved_models(trainer, model_dir: Path) -> None:
         version = newest_version(Path(model_dir) / color)
         if version is None:
             print(f"no committed {color} model: its head starts fresh")
+            continue
+        if version_architecture(version) != trainer.mcfg:
+            print(f"{version} has another architecture: not used ({color} starts fresh)")
             continue
         path = str(version / "variables" / "variables")
         parts, folded = {"head": head}, None

@@ -21,15 +21,15 @@ MEASURED_BACKGROUNDS = (
 @dataclass(frozen=True)
 class Style:
     # -- text --------------------------------------------------------------------------
-    #: probability of 0, 1, 2, 3 (, ...) Chinese characters (real: 72/11/10/8 %)
+    #: probability of 0, 1, 2, 3 (, ...) Chinese characters (real: 72/11/10/7 %)
     chinese_shares: tuple[float, ...] = (0.72, 0.11, 0.10, 0.07)
     #: probability that all six characters are black (the key4 "00" picture)
     all_black_share: float = 0.10
     #: of the other pictures, the share where one colour gets a chosen count 1..6
     focus_share: float = 0.55
     # -- glyph geometry (90x35 pixels) ------------------------------------------------
-    latin_cap_height: tuple[float, float] = (10.0, 14.5)
-    chinese_height: tuple[float, float] = (13.0, 18.5)
+    latin_cap_height: tuple[float, float] = (9.5, 13.5)
+    chinese_height: tuple[float, float] = (12.0, 17.0)
     latin_rotation: tuple[float, float] = (-35.0, 35.0)
     #: sideways stretch of Latin glyphs: the real comic face is wider than most fonts here
     latin_stretch: tuple[float, float] = (0.95, 1.3)
@@ -50,7 +50,7 @@ class Style:
     # -- background ----------------------------------------------------------------------
     measured_background_share: float = 0.5
     band_center: tuple[float, float] = (15.5, 19.5)
-    band_thickness: tuple[float, float] = (27.0, 37.0)
+    band_thickness: tuple[float, float] = (31.0, 41.0)
     band_amplitude: tuple[float, float] = (0.0, 5.0)
     band_period: tuple[float, float] = (60.0, 300.0)
     band_tilt: tuple[float, float] = (-0.25, 0.25)
@@ -58,7 +58,7 @@ class Style:
     # -- noise -------------------------------------------------------------------------
     line_count_shares: tuple[float, ...] = (0.15, 0.45, 0.4)
     lines_over_text_share: float = 0.8
-    dots: tuple[int, int] = (30, 80)
+    dots: tuple[int, int] = (40, 100)
     blur_share: float = 0.15
     blur_radius: tuple[float, float] = (0.3, 0.7)
     extra: dict = field(default_factory=dict)

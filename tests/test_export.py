@@ -107,3 +107,30 @@ def test_folded_backbone_computes_what_the_trained_one_does():
     expected = trained(images, training=False).numpy()
     got = fold_batch_norm(trained, cfg)(images).numpy()
     assert np.allclose(got, expected, atol=1e-4 * max(1.0, np.abs(expected).max()))
+
+
+def test_resume_from_models_exported_before_the_architecture_travelled(tmp_path):
+    """Versions 1-15 hold the unfolded backbone under "backbone" and no architecture in model.json."""
+    import json
+    from training.model import LEGACY, build_backbone, build_classifier, build_head
+    from training.restore import architecture, restore_from_saved_models
+
+    class Parts:
+        def __init__(self):
+            self.mcfg = LEGACY
+            self.backbone, self.classifier = build_backbone(LEGACY), build_classifier(LEGACY)
+            self.heads = {c: build_head(LEGACY, c) for c in ("red", "yellow", "blue", "black")}
+
+    old, new = Parts(), Parts()
+    set_trained_statistics(old.backbone, np.random.default_rng(2))
+    for color, head in old.heads.items():
+        version = tmp_path / color / "15"
+        (version / "assets").mkdir(parents=True)
+        (version / "assets" / "model.json").write_text(json.dumps({"color": color}))
+        tf.train.Checkpoint(backbone=old.backbone, head=head, classifier=old.classifier).write(
+            str(version / "variables" / "variables"))
+    assert architecture(tmp_path) == LEGACY
+    restore_from_saved_models(new, tmp_path)
+    for x, y in zip(old.backbone.weights + old.classifier.weights + old.heads["black"].weights,
+                    new.backbone.weights + new.classifier.weights + new.heads["black"].weights):
+        assert np.array_equal(x.numpy(), y.numpy())

@@ -107,14 +107,15 @@ def fold_batch_norm(trained: keras.Model, cfg: ModelConfig) -> keras.Model:
     return folded
 
 
-def unfold_batch_norm(folded: keras.Model, norms: list[np.ndarray], trained: keras.Model, cfg: ModelConfig) -> None:
+def unfold_batch_norm(folded: keras.Model, norms: list[np.ndarray], trained: keras.Model) -> None:
     """The inverse of :func:`fold_batch_norm`: sets ``trained`` (convolutions without bias, then
     batch normalisation) from a folded backbone and the saved batch-norm statistics."""
     for i, norm in enumerate(norms):
         bn = trained.get_layer(f"bn{i}")
         bn.set_weights(list(norm))
         weights = folded.get_layer(f"conv{i}").get_weights()[:-1]  # the bias follows from the norm
-        trained.get_layer(f"conv{i}").set_weights(weights[:-1] + [weights[-1] / _scale(norm, bn.epsilon)])
+        scale = _scale(norm, bn.epsilon)  # a channel scaled by 0 has folded weights 0: any kernel does
+        trained.get_layer(f"conv{i}").set_weights(weights[:-1] + [weights[-1] / np.where(scale == 0, 1, scale)])
     trained.get_layer("collapse").set_weights(folded.get_layer("collapse").get_weights())
 
 

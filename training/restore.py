@@ -58,5 +58,5 @@ def restore_from_saved_models(trainer, model_dir: Path) -> None:
                 parts.update(serving_backbone=folded, norms=norms)
         tf.train.Checkpoint(**parts).read(path).assert_existing_objects_matched().expect_partial()
         if folded is not None:
-            unfold_batch_norm(folded, [n.numpy() for n in parts["norms"]], trainer.backbone, trainer.mcfg)
+            unfold_batch_norm(folded, [n.numpy() for n in parts["norms"]], trainer.backbone)
         print(f"{color}: initialised from {version}")

@@ -168,6 +168,7 @@ def main(argv=None) -> None:
     state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
     mcfg = run_architecture(args.run_dir, state, args.init_from)
     state["architecture"] = mcfg.to_json()
+    state_file.write_text(json.dumps(state))  # before any checkpoint: a resume must know what it built
     fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size)
     alphabet = Alphabet(charset.vocabulary())
     trainer = Trainer(mcfg, args.lr, args.half_life)

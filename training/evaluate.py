@@ -162,13 +162,30 @@ def main(argv=None) -> None:
     p.add_argument("--limit", type=int, help="first N pictures of each set")
     p.add_argument("--json", action="store_true")
     p.add_argument("--threads", type=int, default=1, help="TensorFlow threads (1: the bar's 'one core')")
+    p.add_argument("--out", type=Path, help="also write accuracy.md and accuracy.json in this folder")
     args = p.parse_args(argv)
     if args.threads:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    report = evaluate(load_models(args.models), [Dataset.load(d, args.limit) for d in args.data])
+    models = load_models(args.models)
+    report = evaluate(models, [Dataset.load(d, args.limit) for d in args.data])
     print(json.dumps(report, indent=2) if args.json else markdown(report))
+    if args.out:
+        write_report(report, models, args, args.out)
+
+
+def write_report(report: dict, models: dict, args, out: Path) -> None:
+    """accuracy.md (dated, with the command and the model versions) and accuracy.json."""
+    import sys
+    import time
+    out.mkdir(parents=True, exist_ok=True)
+    versions = ", ".join(f"{name} v{model.spec.version}" for name, model in models.items())
+    command = "python -m training.evaluate " + " ".join(a for a in sys.argv[1:] if a != "--json")
+    (out / "accuracy.md").write_text(
+        f"# Accuracy, {time.strftime('%Y-%m-%d')}, models {versions}\n\n`{command}`\n\n{markdown(report)}\n",
+        encoding="utf-8")
+    (out / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

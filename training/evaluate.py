@@ -172,10 +172,10 @@ def main(argv=None) -> None:
     report = evaluate(models, [Dataset.load(d, args.limit) for d in args.data])
     print(json.dumps(report, indent=2) if args.json else markdown(report))
     if args.out:
-        write_report(report, models, args, args.out)
+        write_report(report, models, args.out)
 
 
-def write_report(report: dict, models: dict, args, out: Path) -> None:
+def write_report(report: dict, models: dict, out: Path) -> None:
     """accuracy.md (dated, with the command and the model versions) and accuracy.json."""
     import sys
     import time

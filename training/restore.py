@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from captcha_core.colors import ALL_COLORS
+
 from .model import LEGACY, ModelConfig, build_backbone, unfold_batch_norm
 
 
@@ -23,8 +25,8 @@ def version_architecture(version: Path) -> ModelConfig:
 
 def architecture(model_dir: Path) -> ModelConfig | None:
     """The architecture of the newest red model (else of any colour); None without models."""
-    for color in ("red", "yellow", "blue", "black"):
-        version = newest_version(Path(model_dir) / color)
+    for color in ALL_COLORS:  # red first
+        version = newest_version(Path(model_dir) / color.label)
         if version is not None:
             return version_architecture(version)
     return None

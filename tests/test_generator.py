@@ -129,3 +129,21 @@ def test_training_batches_teach_every_head_or_the_red_head_through_a_transform()
     assert (plain | transformed).all() and plain.any() and transformed.any()
     for i in np.flatnonzero(plain):  # the heads' answers split the six characters between them
         assert sum(int((labels[i, h] >= 0).sum()) for h in range(len(HEAD_ORDER))) == 6
+
+
+def test_fast_glyph_path_draws_what_pillow_text_drawing_draws():
+    """The generator renders solid glyphs from the font's own mask with the basic layout; the
+    pixels must be those of ImageDraw.text with the default (shaping) layout."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from training import fonts
+    from training.render import _render_glyph
+    chinese_faces, latin_faces = fonts.require_fonts()
+    for face in chinese_faces + latin_faces[:2]:
+        for size, ch in ((14, "票"), (19, "税"), (23, "A")):
+            shaped = ImageFont.truetype(fonts._resolve(face.file), size, index=face.index)
+            x0, y0, x1, y1 = shaped.getbbox(ch)
+            expected = Image.new("L", (x1 - x0 + 4, y1 - y0 + 4), 0)
+            ImageDraw.Draw(expected).text((2 - x0, 2 - y0), ch, font=shaped, fill=255)
+            got = _render_glyph(face, size, ch, hollow=False, stroke=0)
+            assert got.size == expected.size and got.tobytes() == expected.tobytes(), (face.file, size, ch)

@@ -280,15 +280,18 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
     """One glyph mask: solid, or hollow (the outline only), optionally extruded: the outline
     repeated ``extrude`` (dx, dy) pixels away, where the front glyph does not cover it."""
     font = fonts.load(face, size)
+    pad = 2
+    if not hollow:  # the glyph's own mask, framed by the pad (what draw.text would draw, one layout less)
+        core, _ = font.getmask2(ch, "L")
+        w, h = core.size
+        im = Image.new("L", (w + 2 * pad, h + 2 * pad), 0)
+        im.im.paste(core, (pad, pad, pad + w, pad + h))
+        return im
     x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke)
     dx, dy = extrude or (0, 0)
-    pad = 2
     im = Image.new("L", (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy)), 0)
     ox, oy = pad - x0 + max(-dx, 0), pad - y0 + max(-dy, 0)
     draw = ImageDraw.Draw(im)
-    if not hollow:
-        draw.text((ox, oy), ch, font=font, fill=255)
-        return im
     draw.text((ox, oy), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
     if extrude:
         back = Image.new("L", im.size, 0)

@@ -6,5 +6,5 @@ test:         ; scripts/test
 proto:        ; $(PY) scripts/gen_proto.py
 fidelity:     ; $(PY) -m training.fidelity --out docs
 eval-sets:    ; $(PY) -m training.eval_sets --out data/eval
-evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 --out docs
+evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 --out docs
 bench:        ; $(PY) bench/run.py

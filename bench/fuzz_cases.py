@@ -83,7 +83,7 @@ def write_corpus(folder: Path = CORPUS) -> None:
     from training.generate import generate
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp), "90x35", 3, EVAL_SETS["90x35"], "real", progress=False)
+        generate(Path(tmp), "90x35", 3, *EVAL_SETS["90x35"][1:], progress=False)
         for i in range(3):
             (folder / f"seed-{i}.png").write_bytes((Path(tmp) / f"{i:06d}.png").read_bytes())
     for kind, fields in cases(1, 13):

@@ -44,7 +44,7 @@ def requests_from_eval_set(count: int = 64) -> list[dict]:
     from training.eval_sets import EVAL_SETS
     from training.generate import generate
     folder = Path(tempfile.mkdtemp(prefix="bench-eval-"))
-    generate(folder, "90x35", count, EVAL_SETS["90x35"], "real", progress=False)
+    generate(folder, "90x35", count, *EVAL_SETS["90x35"][1:], progress=False)
     rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     out = []
     for i, row in enumerate(rows):

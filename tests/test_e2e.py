@@ -25,7 +25,7 @@ def eval_pictures(tmp_path_factory):
     """The first 60 pictures of the frozen 90x35 evaluation set (same seed, same pictures)."""
     from training.generate import generate
     out = tmp_path_factory.mktemp("eval90")
-    generate(out, "90x35", 60, EVAL_SETS["90x35"], "real", progress=False)
+    generate(out, "90x35", 60, *EVAL_SETS["90x35"][1:], progress=False)
     rows = [json.loads(line) for line in (out / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     return out, rows
 

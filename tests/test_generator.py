@@ -118,11 +118,11 @@ def test_batches_are_seeded_and_sized():
 
 
 def test_training_batches_teach_every_head_or_the_red_head_through_a_transform():
-    from training.data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch
+    from training.data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
     from training.encoding import Alphabet
     alphabet = Alphabet(charset.vocabulary())
-    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
-    images, labels, weights = make_batch(renderers, alphabet, FeedConfig(batch_size=48), np.random.default_rng(4))
+    cfg = FeedConfig(batch_size=48)
+    images, labels, weights = make_batch(make_renderers(cfg), alphabet, cfg, np.random.default_rng(4))
     assert images.shape == (48, 40, 100, 3) and labels.shape == (48, len(HEAD_ORDER), 6)
     plain = weights.sum(1) == len(HEAD_ORDER)
     transformed = (weights.sum(1) == 1) & (weights[:, RED_HEAD] == 1)
@@ -147,3 +147,15 @@ def test_fast_glyph_path_draws_what_pillow_text_drawing_draws():
             ImageDraw.Draw(expected).text((2 - x0, 2 - y0), ch, font=shaped, fill=255)
             got = _render_glyph(face, size, ch, hollow=False, stroke=0)
             assert got.size == expected.size and got.tobytes() == expected.tobytes(), (face.file, size, ch)
+
+
+def test_wider_style_draws_larger_glyphs_with_the_platforms_shares():
+    from training.style import WIDER
+
+    def mean_glyph_height(style):
+        samples = CaptchaRenderer(90, 35, style).render_batch(300, np.random.default_rng(9))
+        return np.mean([y1 - y0 for s in samples for (_, y0, _, y1) in s.boxes if y1 > y0])
+
+    real, wider = mean_glyph_height(REAL), mean_glyph_height(WIDER)
+    assert wider > real + 1.0, (real, wider)
+    assert WIDER.chinese_shares == REAL.chinese_shares  # an evaluation style

@@ -5,6 +5,8 @@ the answer of its colour ("" where the colour is absent): every character drawn 
 one head, so one rendering gives four lessons. A share of the pictures is passed through a colour
 transform (blue/yellow/black -> red) instead; those teach the red head only, with the answer of
 the transformed colour: this is how the red model learns to read the fallback route.
+A share of the pictures is drawn in the wider style (larger, more rotated glyphs): another
+renderer of the same specification may draw like that.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from captcha_core.transforms import to_red
 
 from .encoding import MAX_LEN, Alphabet
 from .render import CaptchaRenderer
-from .style import TRAINING, Style
+from .style import TRAINING, WIDER_TRAINING, Style
 
 HEAD_ORDER = ALL_COLORS  # red, yellow, blue, black
 RED_HEAD = HEAD_ORDER.index(Color.RED)
@@ -34,17 +36,26 @@ class FeedConfig:
     large_share: float = 0.3      # share of 120x50 pictures
     transform_share: float = 0.3  # share of pictures (with a non-red colour) shown to the red head through a transform
     style: Style = TRAINING
+    wider_share: float = 0.3      # share of pictures drawn in the wider style
+    wider_style: Style = WIDER_TRAINING
+
+
+def make_renderers(cfg: FeedConfig) -> tuple[CaptchaRenderer, ...]:
+    """90x35 and 120x50 in the style, then both in the wider style (``make_batch``'s order)."""
+    return tuple(CaptchaRenderer(w, h, style) for style in (cfg.style, cfg.wider_style) for w, h in ((90, 35), (120, 50)))
 
 
 def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Generator):
     """Returns images (B,H,W,3) uint8, labels (B,4,6) int32 (-1 padded, one row per head in
-    HEAD_ORDER) and weights (B,4) float32 (1 where that head learns from the picture)."""
+    HEAD_ORDER) and weights (B,4) float32 (1 where that head learns from the picture).
+    ``renderers``: as ``make_renderers`` gives them."""
     b, heads = cfg.batch_size, len(HEAD_ORDER)
     images = np.empty((b, cfg.input_height, cfg.input_width, 3), np.uint8)
     labels = np.full((b, heads, MAX_LEN), -1, np.int32)
     weights = np.zeros((b, heads), np.float32)
-    large = int((rng.random(b) < cfg.large_share).sum())
-    samples = renderers[0].render_batch(b - large, rng) + renderers[1].render_batch(large, rng)
+    kind = (rng.random(b) < cfg.large_share) + 2 * (rng.random(b) < cfg.wider_share)
+    samples = [s for renderer, count in zip(renderers, np.bincount(kind, minlength=4))
+               for s in renderer.render_batch(int(count), rng)]
     for i, sample in enumerate(samples):
         img = sample.image
         others = sorted({HEAD_ORDER.index(c) for c in sample.colors} - {RED_HEAD})
@@ -64,7 +75,7 @@ def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Ge
 def _worker(queue, seed, alphabet_chars, cfg: FeedConfig):
     os.nice(5)
     rng = np.random.default_rng(seed)
-    renderers = (CaptchaRenderer(90, 35, cfg.style), CaptchaRenderer(120, 50, cfg.style))
+    renderers = make_renderers(cfg)
     alphabet = Alphabet(alphabet_chars)
     while True:
         queue.put(make_batch(renderers, alphabet, cfg, rng))

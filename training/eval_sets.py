@@ -1,7 +1,11 @@
 """The frozen evaluation sets: fixed seeds, never used in training (training seeds are
 1..1,000,000 and the validation seed is 4,242,000).
 
-    python -m training.eval_sets --out data/eval      # writes data/eval/90x35 and data/eval/120x50
+    python -m training.eval_sets --out data/eval   # writes data/eval/90x35, 120x50 and wider-90x35
+
+``90x35`` and ``120x50`` are drawn as measured on the platform's pictures (the bars of issue 3
+are on them); ``wider-90x35`` in the wider style (larger, more rotated glyphs, as another
+renderer of the same specification may draw), to measure robustness.
 """
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from pathlib import Path
 
 from .generate import generate
 
-EVAL_SETS = {"90x35": 90_351_001, "120x50": 120_501_001}
+#: name -> (size, seed, style)
+EVAL_SETS = {"90x35": ("90x35", 90_351_001, "real"),
+             "120x50": ("120x50", 120_501_001, "real"),
+             "wider-90x35": ("90x35", 90_361_001, "wider")}
 EVAL_COUNT = 2000
 
 
@@ -19,9 +26,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("data/eval"))
     p.add_argument("--count", type=int, default=EVAL_COUNT)
     args = p.parse_args(argv)
-    for size, seed in EVAL_SETS.items():
-        generate(args.out / size, size, args.count, seed, "real")
-        print(f"{size}: seed {seed}, {args.count} pictures in {args.out / size}")
+    for name, (size, seed, style) in EVAL_SETS.items():
+        generate(args.out / name, size, args.count, seed, style)
+        print(f"{name}: {size}, {style} style, seed {seed}, {args.count} pictures in {args.out / name}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Accuracy of the committed models on a labelled set, per colour, size and route.
 
-    python -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 [--json]
+    python -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 [--json]
 
 For every colour: the pictures whose answer in that colour is not empty (the platform only
 asks for a colour that is there). Direct route: that colour's model. Fallback route: the
@@ -64,7 +64,8 @@ class Dataset:
         rows = rows[:limit] if limit else rows
         images = [np.asarray(Image.open(folder / r["file"]).convert("RGB")) for r in rows]
         size = f"{images[0].shape[1]}x{images[0].shape[0]}" if images else "empty"
-        return cls(size, images, [r["answers"] for r in rows])
+        name = folder.name if size in folder.name else f"{folder.name} ({size})"
+        return cls(name, images, [r["answers"] for r in rows])
 
 
 def read_all(model, images: list[np.ndarray], batch: int = 128) -> list:
@@ -141,13 +142,13 @@ def _pct(v) -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = ["| size | colour | route | pictures | exact | char | exact, with Chinese (n) | char, with Chinese | exact, no Chinese |",
+    lines = ["| set | colour | route | pictures | exact | char | exact, with Chinese (n) | char, with Chinese | exact, no Chinese |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for size, result in report["datasets"].items():
+    for name, result in report["datasets"].items():
         for key, s in result.items():
             color, route = key.split("/")
             wc = s["with_chinese"]
-            lines.append(f"| {size} | {color} | {route} | {s['count']} | {_pct(s['exact'])} | {_pct(s['char'])} | "
+            lines.append(f"| {name} | {color} | {route} | {s['count']} | {_pct(s['exact'])} | {_pct(s['char'])} | "
                          f"{_pct(wc['exact'])} ({wc['count']}) | {_pct(wc['char'])} | {_pct(s['without_chinese']['exact'])} |")
     lines.append("")
     lines.append("Model time per picture (batch 1, one TensorFlow thread, best of 5 rounds): " +

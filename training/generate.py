@@ -18,9 +18,9 @@ from tqdm import tqdm
 from captcha_core.colors import ALL_COLORS
 
 from .render import SIZES, CaptchaRenderer, Sample, parse_size
-from .style import REAL, TRAINING
+from .style import REAL, TRAINING, WIDER
 
-STYLES = {"real": REAL, "training": TRAINING}
+STYLES = {"real": REAL, "training": TRAINING, "wider": WIDER}
 CHUNK = 64  # pictures drawn together; part of what a seed means, so fixed
 
 
@@ -53,7 +53,8 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--style", default="real", choices=sorted(STYLES),
-                   help="real: the platform's shares (evaluation); training: more Chinese")
+                   help="real: as measured on the platform's pictures (evaluation); training: more Chinese; "
+                        "wider: larger, more rotated glyphs (robustness evaluation)")
     args = p.parse_args(argv)
     if args.count < 1:
         p.error("--count must be at least 1")

@@ -157,6 +157,8 @@ def main(argv=None) -> None:
     p.add_argument("--init-from", type=Path, help="start from the newest models in this folder")
     p.add_argument("--export-to", type=Path, help="export every colour here when validation improves")
     p.add_argument("--replay", type=int, default=100_000, help="pictures kept for reuse")
+    p.add_argument("--wider-share", type=float, default=FeedConfig.wider_share,
+                   help="share of pictures drawn in the wider style (larger, more rotated glyphs)")
     args = p.parse_args(argv)
     if not 1 <= args.seed <= 1_000_000:
         p.error("--seed must be in 1..1000000")
@@ -169,7 +171,7 @@ def main(argv=None) -> None:
     mcfg = run_architecture(args.run_dir, state, args.init_from)
     state["architecture"] = mcfg.to_json()
     state_file.write_text(json.dumps(state))  # before any checkpoint: a resume must know what it built
-    fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size)
+    fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size, wider_share=args.wider_share)
     alphabet = Alphabet(charset.vocabulary())
     trainer = Trainer(mcfg, args.lr, args.half_life)
     ckpt = trainer.checkpoint()

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from captcha_core.colors import ALL_COLORS
 
 from .render import CaptchaRenderer
-from .style import REAL
+from .style import REAL, WIDER, Style
 
 REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 FIDELITY_SEED = 5_550_001  # not a training seed
@@ -79,13 +79,13 @@ def sheet(real: list[np.ndarray], generated: list[np.ndarray], scale: int = 4) -
     return out
 
 
-def samples_sheet(per_size: int = 8, scale: int = 3) -> Image.Image:
+def samples_sheet(per_size: int = 8, scale: int = 3, style: Style = REAL) -> Image.Image:
     """Generated samples at both sizes, enlarged, each with its text and colour letters."""
     from . import fonts
     font = fonts.load(fonts.available(fonts.CHINESE_FACES)[0], 14)
     cols = []
     for width, height in ((90, 35), (120, 50)):
-        renderer = CaptchaRenderer(width, height, REAL)
+        renderer = CaptchaRenderer(width, height, style)
         rng = np.random.default_rng(SAMPLES_SEED)
         cols += [[renderer.render(rng) for _ in range(per_size // 2)] for _ in range(2)]
     cell_w, cell_h = 120 * scale + 10, 50 * scale + 22
@@ -113,6 +113,7 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     sheet(real, generated).save(args.out / "fidelity.png")
     samples_sheet().save(args.out / "samples.png")
+    samples_sheet(style=WIDER).save(args.out / "samples-wider.png")
     text = (f"# Generator fidelity, {time.strftime('%Y-%m-%d')}\n\n"
             f"`python -m training.fidelity --out docs`: {len(real)} real pictures against {args.count} generated "
             f"(90x35, seed {FIDELITY_SEED}). Side by side: `fidelity.png`.\n\n"

@@ -131,25 +131,60 @@ def test_training_batches_teach_every_head_or_the_red_head_through_a_transform()
         assert sum(int((labels[i, h] >= 0).sum()) for h in range(len(HEAD_ORDER))) == 6
 
 
-def test_fast_glyph_path_draws_what_pillow_text_drawing_draws():
-    """The generator renders solid glyphs from the font's own mask with the basic layout; the
-    pixels must be those of ImageDraw.text with the default (shaping) layout."""
+@pytest.mark.skipif(not __import__("PIL.features").features.check("raqm"), reason="Pillow built without raqm")
+def test_fast_glyph_path_draws_what_pillow_text_drawing_draws(monkeypatch):
+    """The generator loads fonts with the basic layout and renders solid glyphs from the font's
+    own mask: the pixels must be those of ImageDraw.text with the shaping (raqm) layout, for
+    solid, hollow and extruded glyphs alike."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from training import fonts
+    from training import charset, fonts
     from training.render import _render_glyph
+
+    def shaped(face, size):
+        return ImageFont.truetype(fonts._resolve(face.file), size, index=face.index, layout_engine=ImageFont.Layout.RAQM)
+
     chinese_faces, latin_faces = fonts.require_fonts()
-    for face in chinese_faces + latin_faces[:2]:
-        for size, ch in ((14, "票"), (19, "税"), (23, "A")):
-            shaped = ImageFont.truetype(fonts._resolve(face.file), size, index=face.index)
-            x0, y0, x1, y1 = shaped.getbbox(ch)
+    fast = {}
+    for face in chinese_faces:
+        for size, ch in ((14, "票"), (19, "税"), (23, "忝")):
+            font = shaped(face, size)
+            x0, y0, x1, y1 = font.getbbox(ch)
             expected = Image.new("L", (x1 - x0 + 4, y1 - y0 + 4), 0)
-            ImageDraw.Draw(expected).text((2 - x0, 2 - y0), ch, font=shaped, fill=255)
+            ImageDraw.Draw(expected).text((2 - x0, 2 - y0), ch, font=font, fill=255)
             got = _render_glyph(face, size, ch, hollow=False, stroke=0)
             assert got.size == expected.size and got.tobytes() == expected.tobytes(), (face.file, size, ch)
+    cases = [(face, size, ch, hollow, extrude) for face in latin_faces for size in (13, 21)
+             for ch in charset.LATIN_DRAWN[::3] for hollow, extrude in ((False, None), (True, None), (True, (-2, 2)))]
+    for face, size, ch, hollow, extrude in cases:
+        fast[face, size, ch, hollow, extrude] = _render_glyph(face, size, ch, hollow, int(hollow), extrude).tobytes()
+    monkeypatch.setattr(fonts, "load", shaped)
+    for face, size, ch, hollow, extrude in cases:
+        assert _render_glyph(face, size, ch, hollow, int(hollow), extrude).tobytes() == fast[face, size, ch, hollow, extrude]
 
 
-def test_wider_style_draws_larger_glyphs_with_the_platforms_shares():
+def test_training_batches_split_between_the_four_renderers_as_configured():
+    from training.data import FeedConfig, make_batch
+    from training.encoding import Alphabet
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.asked = inner, 0
+
+        def render_batch(self, n, rng):
+            self.asked += n
+            return self.inner.render_batch(n, rng)
+
+    small, large = CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL)
+    alphabet = Alphabet(charset.vocabulary())
+    for large_share, wider_share, which in ((0, 0, 0), (1, 0, 1), (0, 1, 2), (1, 1, 3)):
+        renderers = [Counting(small), Counting(large), Counting(small), Counting(large)]
+        cfg = FeedConfig(batch_size=8, large_share=large_share, wider_share=wider_share)
+        make_batch(renderers, alphabet, cfg, np.random.default_rng(1))
+        assert [r.asked for r in renderers] == [8 if i == which else 0 for i in range(4)]
+
+
+def test_wider_style_draws_larger_glyphs():
     from training.style import WIDER
 
     def mean_glyph_height(style):
@@ -158,4 +193,3 @@ def test_wider_style_draws_larger_glyphs_with_the_platforms_shares():
 
     real, wider = mean_glyph_height(REAL), mean_glyph_height(WIDER)
     assert wider > real + 1.0, (real, wider)
-    assert WIDER.chinese_shares == REAL.chinese_shares  # an evaluation style

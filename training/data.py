@@ -54,7 +54,7 @@ def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Ge
     labels = np.full((b, heads, MAX_LEN), -1, np.int32)
     weights = np.zeros((b, heads), np.float32)
     kind = (rng.random(b) < cfg.large_share) + 2 * (rng.random(b) < cfg.wider_share)
-    samples = [s for renderer, count in zip(renderers, np.bincount(kind, minlength=4))
+    samples = [s for renderer, count in zip(renderers, np.bincount(kind, minlength=4), strict=True)
                for s in renderer.render_batch(int(count), rng)]
     for i, sample in enumerate(samples):
         img = sample.image

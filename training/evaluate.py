@@ -1,4 +1,4 @@
-"""Accuracy of the committed models on a labelled set, per colour, size and route.
+"""Accuracy of the committed models on labelled sets, per set, colour and route.
 
     python -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 [--json]
 

@@ -162,6 +162,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if not 1 <= args.seed <= 1_000_000:
         p.error("--seed must be in 1..1000000")
+    if not 0 <= args.wider_share <= 1:
+        p.error("--wider-share must be in 0..1")
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
@@ -170,6 +172,7 @@ def main(argv=None) -> None:
     state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
     mcfg = run_architecture(args.run_dir, state, args.init_from)
     state["architecture"] = mcfg.to_json()
+    state["wider_share"] = args.wider_share  # of this leg of the run
     state_file.write_text(json.dumps(state))  # before any checkpoint: a resume must know what it built
     fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size, wider_share=args.wider_share)
     alphabet = Alphabet(charset.vocabulary())
@@ -220,7 +223,7 @@ def main(argv=None) -> None:
         tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
         if args.export_to and scores["mean"] > state["best"]:
             state["best"] = scores["mean"]
-            export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores)
+            export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores, args.wider_share)
         state["minutes"] = base_minutes + (time.time() - start) / 60
         state_file.write_text(json.dumps(state))
     batch = first
@@ -274,11 +277,12 @@ def run_architecture(run_dir: Path, state: dict, init_from: Path | None) -> Mode
     return ModelConfig()
 
 
-def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict) -> None:
+def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict,
+               wider_share: float | None = None) -> None:
     for color in HEAD_ORDER:
         reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
                                  if color is Color.RED else [])
-        meta = {"training_step": step, "training_pictures": pictures, "reads": reads,
+        meta = {"training_step": step, "training_pictures": pictures, "reads": reads, "wider_share": wider_share,
                 "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
         path = export_color(model_dir, color.label, trainer.backbone, trainer.heads[color.label],
                             trainer.classifier, trainer.mcfg, meta)

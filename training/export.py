@@ -98,7 +98,8 @@ def main(argv=None) -> None:
     trainer.checkpoint().restore(latest).expect_partial()
     scores = validate(trainer, validation_set(args.validation_count, trainer.mcfg))
     print(f"{latest}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
-    export_all(trainer, args.out, int(trainer.step.numpy()), int(trainer.pictures.numpy()), scores)
+    export_all(trainer, args.out, int(trainer.step.numpy()), int(trainer.pictures.numpy()), scores,
+               state.get("wider_share"))
 
 
 if __name__ == "__main__":

@@ -79,11 +79,10 @@ def cases(seed: int, count: int):
 def write_corpus(folder: Path = CORPUS) -> None:
     """The corpus committed in tests/: valid seeds and one case of each kind."""
     folder.mkdir(parents=True, exist_ok=True)
-    from training.eval_sets import EVAL_SETS
-    from training.generate import generate
+    from training.eval_sets import draw
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp), "90x35", 3, *EVAL_SETS["90x35"][1:], progress=False)
+        draw("90x35", Path(tmp), 3, progress=False)
         for i in range(3):
             (folder / f"seed-{i}.png").write_bytes((Path(tmp) / f"{i:06d}.png").read_bytes())
     for kind, fields in cases(1, 13):

@@ -41,10 +41,9 @@ def ghz_binary() -> str:
 
 def requests_from_eval_set(count: int = 64) -> list[dict]:
     """Real evaluation pictures, each asked for a colour it contains, all four colours mixed."""
-    from training.eval_sets import EVAL_SETS
-    from training.generate import generate
+    from training.eval_sets import draw
     folder = Path(tempfile.mkdtemp(prefix="bench-eval-"))
-    generate(folder, "90x35", count, *EVAL_SETS["90x35"][1:], progress=False)
+    draw("90x35", folder, count, progress=False)
     rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     out = []
     for i, row in enumerate(rows):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from client import CaptchaClient
-from training.eval_sets import EVAL_SETS
+from training.eval_sets import draw
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -23,9 +23,8 @@ COLORS = ("red", "yellow", "blue", "black")
 @pytest.fixture(scope="module")
 def eval_pictures(tmp_path_factory):
     """The first 60 pictures of the frozen 90x35 evaluation set (same seed, same pictures)."""
-    from training.generate import generate
     out = tmp_path_factory.mktemp("eval90")
-    generate(out, "90x35", 60, *EVAL_SETS["90x35"][1:], progress=False)
+    draw("90x35", out, 60, progress=False)
     rows = [json.loads(line) for line in (out / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
     return out, rows
 

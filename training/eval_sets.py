@@ -21,13 +21,19 @@ EVAL_SETS = {"90x35": ("90x35", 90_351_001, "real"),
 EVAL_COUNT = 2000
 
 
+def draw(name: str, out: Path, count: int = EVAL_COUNT, progress: bool = True) -> Path:
+    """The first ``count`` pictures of evaluation set ``name`` into ``out``; returns labels.jsonl."""
+    size, seed, style = EVAL_SETS[name]
+    return generate(out, size, count, seed, style, progress)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("data/eval"))
     p.add_argument("--count", type=int, default=EVAL_COUNT)
     args = p.parse_args(argv)
     for name, (size, seed, style) in EVAL_SETS.items():
-        generate(args.out / name, size, args.count, seed, style)
+        draw(name, args.out / name, args.count)
         print(f"{name}: {size}, {style} style, seed {seed}, {args.count} pictures in {args.out / name}")
 
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian font packages the generator draws with (skipped when present).
 set -euo pipefail
-if fc-list 2>/dev/null | grep -q "uming.ttc" && fc-list | grep -q "NotoSerifCJK" && fc-list | grep -q "DejaVuSans-Bold"; then
+if fc-list 2>/dev/null | grep -q "uming.ttc" && fc-list | grep -q "NotoSerifCJK" && fc-list | grep -q "DejaVuSans-Bold" && fc-list | grep -q "Humor-Sans" && fc-list | grep -q "ComicNeue-Bold"; then
   exit 0
 fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null
 $SUDO apt-get install -y -q fonts-noto-cjk fonts-arphic-uming fonts-arphic-ukai fonts-arphic-gbsn00lp \
-  fonts-arphic-gkai00mp fonts-wqy-microhei fonts-wqy-zenhei fonts-dejavu fonts-liberation fonts-freefont-ttf \
+  fonts-arphic-gkai00mp fonts-wqy-microhei fonts-wqy-zenhei fonts-dejavu fonts-liberation fonts-freefont-ttf fonts-comic-neue fonts-humor-sans \
   fonts-urw-base35 fontconfig >/dev/null

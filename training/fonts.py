@@ -15,6 +15,7 @@ class Face:
     file: str
     index: int = 0
     weight: float = 1.0  # relative sampling weight
+    cap: float = 0.72  # height of a capital letter, in em (Latin faces are sized by it)
 
 
 # Song/Ming faces first: the platform draws Chinese in a SimSun-like face. Hei and Kai
@@ -31,8 +32,11 @@ CHINESE_FACES = (
     Face("arphic-gkai00mp/gkai00mp.ttf", 0, 0.5),
 )
 
-# Bold, round faces for the hollow Latin glyphs (the platform's is a comic face).
+# Bold, round faces for the hollow Latin glyphs. The platform's is a heavy comic face: the two
+# comic faces (uneven strokes, round C, S and G) come first.
 LATIN_FACES = (
+    Face("humor-sans/Humor-Sans.ttf", 0, 2.5, cap=0.60),
+    Face("comic-neue/ComicNeue-Bold.otf", 0, 2.0, cap=0.69),
     Face("dejavu/DejaVuSans-Bold.ttf", 0, 2.0),
     Face("dejavu/DejaVuSansCondensed-Bold.ttf", 0, 1.0),
     Face("dejavu/DejaVuSerif-Bold.ttf", 0, 0.6),

@@ -179,7 +179,7 @@ class CaptchaRenderer:
         chinese_face = _pick_many(self._chinese_cdf, rng, n)
         latin_face = _pick_many(self._latin_cdf, rng, n)
         chinese_size = rng.uniform(*st.chinese_height, n) * s / 0.88
-        latin_size = rng.uniform(*st.latin_cap_height, n) * s / 0.72
+        latin_cap = rng.uniform(*st.latin_cap_height, n) * s
         chinese_shear = np.tan(np.radians(rng.uniform(*st.chinese_shear_deg, n)))
         latin_shear = np.tan(np.radians(rng.uniform(-6, 6, n)))
         chinese_angle = rng.uniform(*st.chinese_rotation, n)
@@ -188,6 +188,7 @@ class CaptchaRenderer:
         hollow = rng.random(n) < st.hollow_share
         strokes = np.maximum(1, np.round(rng.integers(st.outline_width[0], st.outline_width[1] + 1, n) * s)).astype(int)
         extruded = rng.random(n) < st.extrude_share
+        heavy = rng.random(n) < st.bold_share
         depth = np.round(rng.uniform(*st.extrude_offset, n) * s).astype(int)
         side = np.where(rng.random(n) < 0.5, -1, 1)
         masks = []
@@ -198,17 +199,21 @@ class CaptchaRenderer:
                                             chinese_shear[i], chinese_angle[i])
                 is_hollow, stroke = False, 0
             else:
-                face, size, shear, angle = (self._latin_faces[latin_face[i]], latin_size[i],
-                                            latin_shear[i], latin_angle[i])
+                face = self._latin_faces[latin_face[i]]
+                size, shear, angle = latin_cap[i] / face.cap, latin_shear[i], latin_angle[i]
                 is_hollow = bool(hollow[i])
                 stroke = int(strokes[i]) if is_hollow else 0
             extrude = (int(side[i] * depth[i]), int(depth[i])) if stroke and extruded[i] else None
             # glyphs are rendered at a few cached sizes and scaled by at most ~8% in the affine step
             base_size = max(8, int(round(8 * 1.16 ** round(math.log(max(size, 8) / 8, 1.16)))))
-            key = (face, base_size, ch, is_hollow, stroke, extrude)
+            fatten = 0
+            if stroke and heavy[i]:  # half a pixel heavier: drawn twice as large, fattened by one pixel
+                fatten, base_size, stroke = 1, 2 * base_size, 2 * stroke
+                extrude = extrude and (2 * extrude[0], 2 * extrude[1])
+            key = (face, base_size, ch, is_hollow, stroke, extrude, fatten)
             base = self._glyph_cache.get(key)
             if base is None:
-                base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke, extrude)
+                base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke, extrude, fatten)
             stretch = 1.0 if chinese else float(latin_stretch[i])
             masks.append(_rotate_shear(base, float(angle), float(shear), size / base_size, stretch))
         return masks
@@ -276,9 +281,11 @@ def _edge_table(opacity: float) -> list[int]:
 
 
 def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
-                  extrude: tuple[int, int] | None = None) -> Image.Image:
+                  extrude: tuple[int, int] | None = None, bold: int = 0) -> Image.Image:
     """One glyph mask: solid, or hollow (the outline only), optionally extruded: the outline
-    repeated ``extrude`` (dx, dy) pixels away, where the front glyph does not cover it."""
+    repeated ``extrude`` (dx, dy) pixels away, where the front glyph does not cover it. ``bold``
+    (hollow glyphs only) first fattens the glyph by that many pixels all round, so the outline
+    runs further out, counters shrink and gaps narrow, as in the real comic face."""
     font = fonts.load(face, size)
     pad = 2
     if not hollow:  # the glyph's own mask, framed by the pad (what draw.text would draw, one layout less)
@@ -287,17 +294,27 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
         im = Image.new("L", (w + 2 * pad, h + 2 * pad), 0)
         im.im.paste(core, (pad, pad, pad + w, pad + h))
         return im
-    x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke)
+    x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke + bold)
     dx, dy = extrude or (0, 0)
-    im = Image.new("L", (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy)), 0)
+    size_ = (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy))
     ox, oy = pad - x0 + max(-dx, 0), pad - y0 + max(-dy, 0)
-    draw = ImageDraw.Draw(im)
-    draw.text((ox, oy), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
+
+    def outline(x: int, y: int) -> Image.Image:
+        ring = Image.new("L", size_, 0)
+        if not bold:  # the stroke around the glyph, its inside left empty
+            ImageDraw.Draw(ring).text((x, y), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
+            return ring
+        ImageDraw.Draw(ring).text((x, y), ch, font=font, fill=255, stroke_width=stroke + bold, stroke_fill=255)
+        return ImageChops.subtract(ring, filled(x, y, bold))
+
+    def filled(x: int, y: int, width: int) -> Image.Image:
+        im = Image.new("L", size_, 0)
+        ImageDraw.Draw(im).text((x, y), ch, font=font, fill=255, stroke_width=width, stroke_fill=255)
+        return im
+
+    im = outline(ox, oy)
     if extrude:
-        back = Image.new("L", im.size, 0)
-        ImageDraw.Draw(back).text((ox + dx, oy + dy), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
-        front = Image.new("L", im.size, 0)
-        ImageDraw.Draw(front).text((ox, oy), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+        back, front = outline(ox + dx, oy + dy), filled(ox, oy, stroke + bold)
         im.paste(255, (0, 0), ImageChops.multiply(back, ImageChops.invert(front)))
     return im
 

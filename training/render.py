@@ -296,11 +296,11 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
         return im
     x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke + bold)
     dx, dy = extrude or (0, 0)
-    size_ = (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy))
+    frame = (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy))
     ox, oy = pad - x0 + max(-dx, 0), pad - y0 + max(-dy, 0)
 
     def outline(x: int, y: int) -> Image.Image:
-        ring = Image.new("L", size_, 0)
+        ring = Image.new("L", frame, 0)
         if not bold:  # the stroke around the glyph, its inside left empty
             ImageDraw.Draw(ring).text((x, y), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
             return ring
@@ -308,7 +308,7 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
         return ImageChops.subtract(ring, filled(x, y, bold))
 
     def filled(x: int, y: int, width: int) -> Image.Image:
-        im = Image.new("L", size_, 0)
+        im = Image.new("L", frame, 0)
         ImageDraw.Draw(im).text((x, y), ch, font=font, fill=255, stroke_width=width, stroke_fill=255)
         return im
 

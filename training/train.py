@@ -142,6 +142,17 @@ def plot(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def load_state(state_file: Path, reset_best: bool = False) -> dict:
+    """The run's state (best validation score, minutes trained, ...), fresh where there is none.
+    ``reset_best`` moves the best score to ``earlier_bests``: scores on a redrawn validation set
+    do not compare with it."""
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
+    if reset_best and state["best"] >= 0:
+        state.setdefault("earlier_bests", []).append(state["best"])
+        state["best"] = -1.0
+    return state
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", type=Path, default=Path("runs/main"))
@@ -159,6 +170,9 @@ def main(argv=None) -> None:
     p.add_argument("--replay", type=int, default=100_000, help="pictures kept for reuse")
     p.add_argument("--wider-share", type=float, default=FeedConfig.wider_share,
                    help="share of pictures drawn in the wider style (larger, more rotated glyphs)")
+    p.add_argument("--reset-best", action="store_true",
+                   help="forget the run's best validation score (after a change to the generator, which "
+                        "redraws the validation set), so the next validation exports")
     args = p.parse_args(argv)
     if not 1 <= args.seed <= 1_000_000:
         p.error("--seed must be in 1..1000000")
@@ -169,7 +183,7 @@ def main(argv=None) -> None:
 
     args.run_dir.mkdir(parents=True, exist_ok=True)
     state_file = args.run_dir / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.exists() else {"best": -1.0, "minutes": 0.0}
+    state = load_state(state_file, args.reset_best)
     mcfg = run_architecture(args.run_dir, state, args.init_from)
     state["architecture"] = mcfg.to_json()
     state["wider_share"] = args.wider_share  # of this leg of the run

@@ -31,3 +31,13 @@ def test_threshold_policy_by_hand():
     fallback = [Reading("x", 0.99, ()), Reading("y", 0.8, ()), Reading("z", 0.1, ())]
     assert policy(direct, fallback, 0.9) == ["A", "y", "C"]
     assert policy(direct, fallback, 1.0) == ["x", "y", "C"]
+
+
+def test_chinese_error_kinds_on_hand_made_readings():
+    from training.chinese_errors import error_kind
+    assert error_kind("票税AB", "票税ab") == "right"
+    assert error_kind("票税AB", "票AB") == "Chinese count differs"
+    assert error_kind("票税AB", "票锐AB") == "one Chinese wrong"
+    assert error_kind("票税AB", "漂锐AB") == "two or more Chinese wrong"
+    assert error_kind("票税AB", "票税A8") == "only Latin wrong"
+    assert error_kind("票税AB", "票锐A8") == "one Chinese wrong"  # Chinese errors count first

@@ -1,8 +1,9 @@
 """Soak and faults under load, on a copy of the committed models.
 
-    python bench/reliability.py [--soak 200000]
+    python bench/reliability.py [--soak 200000] [--soak-chunks 1]
 
-1. Soak: `--soak` requests from 32 callers (ghz); errors and resident memory after warm-up.
+1. Soak: `--soak` requests from 32 callers (ghz); errors and resident memory after warm-up, and
+   after each of `--soak-chunks` equal parts of the soak (does memory level off?).
 2. Faults under load (ghz running throughout, no error allowed): a new red version dropped in,
    a corrupt blue version, the yellow folder removed (its requests must move to the
    colour-transform route).
@@ -37,24 +38,51 @@ def in_background(fn):
     return t, box
 
 
+def combine(parts: list[dict]) -> dict:
+    """One ghz summary for several runs: counts and status codes added, the rate over the runs'
+    whole time, latencies weighted by each run's count (percentiles so combined are approximate
+    where runs differ)."""
+    if len(parts) == 1:
+        return parts[0]
+    total = sum(p["count"] for p in parts)
+    out = {"count": total, "rps": round(total / sum(p["count"] / p["rps"] for p in parts), 1)}
+    for key in ("p50_ms", "p90_ms", "p99_ms", "mean_ms"):
+        out[key] = round(sum(p[key] * p["count"] for p in parts) / total, 2)
+    out["errors"] = sum(p["errors"] for p in parts)
+    status: dict = {}
+    for p in parts:
+        for code, n in (p["status"] or {}).items():
+            status[code] = status.get(code, 0) + n
+    out["status"] = status
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--soak", type=int, default=200_000)
+    p.add_argument("--soak-chunks", type=int, default=1, help="read resident memory after each of this many parts")
     args = p.parse_args()
+    if not 1 <= args.soak_chunks <= args.soak:
+        p.error("--soak-chunks must be in 1..--soak")
     binary = ghz_binary()
     data_file = Path(tempfile.mkdtemp()) / "requests.json"
     data_file.write_text(json.dumps(requests_from_eval_set()))
     models = Path(tempfile.mkdtemp(prefix="models-")) / "saved_models"
     shutil.copytree(ROOT / "saved_models", models)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "command": f"python bench/reliability.py --soak {args.soak}"}
+              "command": f"python bench/reliability.py --soak {args.soak} --soak-chunks {args.soak_chunks}"}
 
     proc, port = start_server("--poll-interval", "1", "--grace", "10", model_dir=str(models))
     ghz(binary, port, data_file, "-c", "32", "-n", "5000")  # warm-up
     rss0 = rss_mb(proc.pid)
-    soak = ghz(binary, port, data_file, "-c", "32", "-n", str(args.soak))
-    report["soak"] = {**soak, "rss_mb_after_warmup": rss0, "rss_mb_after": rss_mb(proc.pid),
-                      "rss_growth_mb": round(rss_mb(proc.pid) - rss0, 1)}
+    parts, curve = [], []
+    for i in range(args.soak_chunks):
+        size = args.soak // args.soak_chunks + (1 if i < args.soak % args.soak_chunks else 0)
+        parts.append(ghz(binary, port, data_file, "-c", "32", "-n", str(size)))
+        curve.append(rss_mb(proc.pid))
+    soak = combine(parts)
+    report["soak"] = {**soak, "rss_mb_after_warmup": rss0, "rss_mb_after": curve[-1],
+                      "rss_growth_mb": round(curve[-1] - rss0, 1), "rss_mb_after_each_part": curve}
 
     # a request count, not a duration: ghz cancels the calls in flight when a duration ends
     rate = max(50, soak["rps"])

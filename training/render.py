@@ -188,7 +188,7 @@ class CaptchaRenderer:
         hollow = rng.random(n) < st.hollow_share
         strokes = np.maximum(1, np.round(rng.integers(st.outline_width[0], st.outline_width[1] + 1, n) * s)).astype(int)
         extruded = rng.random(n) < st.extrude_share
-        heavy = rng.random(n) < st.bold_share
+        fattened = rng.random(n) < st.fatten_share
         depth = np.round(rng.uniform(*st.extrude_offset, n) * s).astype(int)
         side = np.where(rng.random(n) < 0.5, -1, 1)
         masks = []
@@ -207,7 +207,7 @@ class CaptchaRenderer:
             # glyphs are rendered at a few cached sizes and scaled by at most ~8% in the affine step
             base_size = max(8, int(round(8 * 1.16 ** round(math.log(max(size, 8) / 8, 1.16)))))
             fatten = 0
-            if stroke and heavy[i]:  # half a pixel heavier: drawn twice as large, fattened by one pixel
+            if stroke and fattened[i]:  # half a pixel heavier: drawn twice as large, fattened by one pixel
                 fatten, base_size, stroke = 1, 2 * base_size, 2 * stroke
                 extrude = extrude and (2 * extrude[0], 2 * extrude[1])
             key = (face, base_size, ch, is_hollow, stroke, extrude, fatten)
@@ -281,9 +281,9 @@ def _edge_table(opacity: float) -> list[int]:
 
 
 def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
-                  extrude: tuple[int, int] | None = None, bold: int = 0) -> Image.Image:
+                  extrude: tuple[int, int] | None = None, fatten: int = 0) -> Image.Image:
     """One glyph mask: solid, or hollow (the outline only), optionally extruded: the outline
-    repeated ``extrude`` (dx, dy) pixels away, where the front glyph does not cover it. ``bold``
+    repeated ``extrude`` (dx, dy) pixels away, where the front glyph does not cover it. ``fatten``
     (hollow glyphs only) first fattens the glyph by that many pixels all round, so the outline
     runs further out, counters shrink and gaps narrow, as in the real comic face."""
     font = fonts.load(face, size)
@@ -294,18 +294,18 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
         im = Image.new("L", (w + 2 * pad, h + 2 * pad), 0)
         im.im.paste(core, (pad, pad, pad + w, pad + h))
         return im
-    x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke + bold)
+    x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke + fatten)
     dx, dy = extrude or (0, 0)
     frame = (x1 - x0 + 2 * pad + abs(dx), y1 - y0 + 2 * pad + abs(dy))
     ox, oy = pad - x0 + max(-dx, 0), pad - y0 + max(-dy, 0)
 
     def outline(x: int, y: int) -> Image.Image:
         ring = Image.new("L", frame, 0)
-        if not bold:  # the stroke around the glyph, its inside left empty
+        if not fatten:  # the stroke around the glyph, its inside left empty
             ImageDraw.Draw(ring).text((x, y), ch, font=font, fill=0, stroke_width=stroke, stroke_fill=255)
             return ring
-        ImageDraw.Draw(ring).text((x, y), ch, font=font, fill=255, stroke_width=stroke + bold, stroke_fill=255)
-        return ImageChops.subtract(ring, filled(x, y, bold))
+        ImageDraw.Draw(ring).text((x, y), ch, font=font, fill=255, stroke_width=stroke + fatten, stroke_fill=255)
+        return ImageChops.subtract(ring, filled(x, y, fatten))
 
     def filled(x: int, y: int, width: int) -> Image.Image:
         im = Image.new("L", frame, 0)
@@ -314,7 +314,7 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
 
     im = outline(ox, oy)
     if extrude:
-        back, front = outline(ox + dx, oy + dy), filled(ox, oy, stroke + bold)
+        back, front = outline(ox + dx, oy + dy), filled(ox, oy, stroke + fatten)
         im.paste(255, (0, 0), ImageChops.multiply(back, ImageChops.invert(front)))
     return im
 

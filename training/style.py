@@ -41,9 +41,9 @@ class Style:
     extrude_share: float = 0.5
     extrude_offset: tuple[float, float] = (1.0, 2.2)
     outline_width: tuple[int, int] = (1, 1)
-    #: share of hollow glyphs fattened by a pixel before outlining: the real comic face is
+    #: share of hollow glyphs fattened by half a pixel before outlining: the real comic face is
     #: heavier than the bold faces here (narrow gaps in C and S, small counters)
-    bold_share: float = 0.35
+    fatten_share: float = 0.35
     vertical_jitter: float = 3.5
     horizontal_jitter: float = 2.0
     margin_left: tuple[float, float] = (1.0, 9.0)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian font packages the generator draws with (skipped when present).
 set -euo pipefail
-if fc-list 2>/dev/null | grep -q "uming.ttc" && fc-list | grep -q "NotoSerifCJK" && fc-list | grep -q "DejaVuSans-Bold" && fc-list | grep -q "Humor-Sans" && fc-list | grep -q "ComicNeue-Bold"; then
+installed=$(fc-list 2>/dev/null || true)
+present() { grep -q "$1" <<<"$installed"; }
+if present "uming.ttc" && present "NotoSerifCJK" && present "DejaVuSans-Bold" && present "Humor-Sans" && present "ComicNeue-Bold"; then
   exit 0
 fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

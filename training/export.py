@@ -83,18 +83,14 @@ def main(argv=None) -> None:
     checkpoint of a run as a new version of every colour (validated first, figures in model.json)."""
     import argparse
 
-    from .train import Trainer, export_all, load_state, run_architecture, validate, validation_set
+    from .train import export_all, load_state, trainer_from_run, validate, validation_set
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--run-dir", type=Path, required=True)
     p.add_argument("--out", type=Path, default=Path("saved_models"))
     p.add_argument("--validation-count", type=int, default=1024)
     args = p.parse_args(argv)
     state = load_state(args.run_dir / "state.json")
-    trainer = Trainer(run_architecture(args.run_dir, state, None), 1e-3, 1000)
-    latest = tf.train.latest_checkpoint(str(args.run_dir / "ckpt"))
-    if latest is None:
-        raise SystemExit(f"no checkpoint in {args.run_dir / 'ckpt'}")
-    trainer.checkpoint().restore(latest).expect_partial()
+    trainer, latest = trainer_from_run(args.run_dir)
     scores = validate(trainer, validation_set(args.validation_count, trainer.mcfg))
     print(f"{latest}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
     export_all(trainer, args.out, int(trainer.step.numpy()), int(trainer.pictures.numpy()), scores,

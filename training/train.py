@@ -278,6 +278,17 @@ def main(argv=None) -> None:
         log.close()
 
 
+def trainer_from_run(run_dir: Path) -> tuple["Trainer", str]:
+    """A trainer holding the latest checkpoint of ``run_dir`` (its path too); exits without one."""
+    state = load_state(run_dir / "state.json")
+    trainer = Trainer(run_architecture(run_dir, state, None), 1e-3, 1000)
+    latest = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
+    if latest is None:
+        raise SystemExit(f"no checkpoint in {run_dir / 'ckpt'}")
+    trainer.checkpoint().restore(latest).expect_partial()
+    return trainer, latest
+
+
 def run_architecture(run_dir: Path, state: dict, init_from: Path | None) -> ModelConfig:
     """The run's own architecture when it has checkpoints, else that of the models it starts
     from, else today's default."""

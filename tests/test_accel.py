@@ -1,0 +1,105 @@
+"""Training elsewhere: the JAX network computes what the Keras one does, on weights that go
+out (``training.weights``) and come back; its CTC loss is TensorFlow's; the font pack draws
+the installed faces' pixels."""
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+jax = pytest.importorskip("jax")
+optax = pytest.importorskip("optax")
+
+from captcha_core.colors import ALL_COLORS  # noqa: E402
+from tests.test_export import set_trained_statistics  # noqa: E402
+
+COLORS = tuple(c.label for c in ALL_COLORS)
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    """The shipped architecture with random weights and trained-looking batch statistics."""
+    from training.model import ModelConfig
+    from training.train import Trainer
+    tf.keras.utils.set_random_seed(3)
+    t = Trainer(ModelConfig(), 1e-3, 1000)
+    set_trained_statistics(t.backbone, np.random.default_rng(4))
+    return t
+
+
+def _pictures(n=6, seed=5):
+    return np.random.default_rng(seed).integers(0, 256, (n, 40, 100, 3), dtype=np.uint8)
+
+
+def test_weights_go_out_and_come_back_unchanged(trainer, tmp_path):
+    from training.model import ModelConfig
+    from training.train import Trainer
+    from training.weights import from_arrays, to_arrays
+    arrays = to_arrays(trainer)
+    np.savez(tmp_path / "w.npz", **arrays)
+    other = Trainer(ModelConfig(), 1e-3, 1000)
+    from_arrays(other, dict(np.load(tmp_path / "w.npz")))
+    images = tf.constant(_pictures())
+    for color in COLORS:
+        assert np.array_equal(trainer.read(images, color).numpy(), other.read(images, color).numpy())
+    mine, theirs = to_arrays(trainer), to_arrays(other)
+    assert all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    broken = dict(arrays)
+    broken["classifier/logits/0"] = broken["classifier/logits/0"][:, :10]
+    with pytest.raises(ValueError, match="classifier/logits/0"):
+        from_arrays(other, broken)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_jax_network_computes_the_keras_logits(trainer, train):
+    from training import accel_model
+    from training.weights import to_arrays
+    images = _pictures()
+    params, stats = accel_model.split(to_arrays(trainer), trainer.mcfg)
+    got, new_stats = accel_model.logits(params, stats, images, trainer.mcfg, COLORS, train)
+    feats = trainer.backbone(tf.constant(images), training=train)
+    for i, color in enumerate(COLORS):
+        want = trainer.classifier(trainer.heads[color](feats, training=train), training=train).numpy()
+        np.testing.assert_allclose(np.asarray(got[:, i]), want, rtol=1e-3, atol=2e-3 * np.abs(want).max())
+    if train:  # Keras moved its statistics during that call (momentum 0.99): so must the JAX step
+        for i in range(len(trainer.mcfg.blocks)):
+            bn = trainer.backbone.get_layer(f"bn{i}")
+            np.testing.assert_allclose(np.asarray(new_stats[f"backbone/bn{i}/2"]), bn.moving_mean.numpy(), rtol=1e-3, atol=1e-4)
+            np.testing.assert_allclose(np.asarray(new_stats[f"backbone/bn{i}/3"]), bn.moving_variance.numpy(), rtol=1e-3, atol=1e-4)
+    else:
+        assert all(np.array_equal(np.asarray(new_stats[k]), np.asarray(stats[k])) for k in stats)
+
+
+def test_jax_ctc_loss_is_tensorflows_also_for_empty_answers():
+    from training.accel_train import ctc_losses
+    from training.model import ctc_loss
+    rng = np.random.default_rng(8)
+    logits = rng.normal(0, 3, (4, 25, 40)).astype(np.float32)
+    labels = np.full((4, 6), -1, np.int32)
+    labels[0, :3] = [5, 5, 7]
+    labels[1, :6] = [1, 2, 3, 4, 5, 6]
+    labels[3, :1] = [38]  # row 2 stays empty: the all-blank path
+    want = ctc_loss(tf.constant(labels), tf.constant(logits), 39).numpy()
+    got = np.asarray(ctc_losses(logits, labels, 39))
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_jax_greedy_decoding_collapses_repeats_and_drops_blanks():
+    from training.accel_model import greedy
+    assert greedy(np.array([[9, 3, 3, 9, 3, 4, 4, 9]]), blank=9) == [[3, 3, 4]]
+
+
+def test_font_pack_draws_the_installed_faces(tmp_path, monkeypatch):
+    pytest.importorskip("fontTools")
+    from training import fontpack, fonts
+    face = fonts.available(fonts.LATIN_FACES)[0]
+    monkeypatch.setattr(fonts, "LATIN_FACES", (face,))
+    monkeypatch.setattr(fonts, "CHINESE_FACES", ())
+    (written,) = fontpack.build(tmp_path)
+    assert written.name == fonts.pack_name(face)
+    installed = fonts.load(face, 16)
+    fonts.load.cache_clear()
+    monkeypatch.setenv(fonts.PACK_ENV, str(tmp_path))
+    packed = fonts.load(face, 16)
+    fonts.load.cache_clear()
+    assert packed.path == str(written) and installed.path != packed.path
+    for ch in "CS8KW":
+        assert np.array_equal(np.asarray(installed.getmask(ch)), np.asarray(packed.getmask(ch))), ch

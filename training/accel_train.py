@@ -1,0 +1,212 @@
+"""Trains the four colour readers on an accelerator machine with JAX (no TensorFlow there).
+
+    CAPTCHA_FONT_PACK=build/fontpack python -m training.accel_train \\
+        --init build/accel/init.npz --out OUT --seconds 420
+
+What ``training.train`` does, on a GPU: the same network (``accel_model``), the same batches
+(``data.make_batch``, rendered by one process per spare core), the same loss (CTC per head,
+weighted), Adam with gradient clipping. The learning rate follows the clock: a short warm-up,
+then a cosine from ``--lr`` down to ``--lr-floor`` at ``--seconds``, so a run ends cooled
+whatever speed the machine has. When the renderers fall behind, a step fills its batch from
+recently rendered pictures (``--replay``). Every ``--save-every`` seconds and at the end it
+writes ``OUT/weights.npz`` (``training.weights``' layout: ``python -m training.weights load``
+brings it back to TensorFlow) and ``OUT/log.csv``; it validates the direct route on held-out
+pictures (the validation seed of ``training.train``, never used for training batches).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import multiprocessing as mp
+import os
+import queue as queue_module
+import time
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from captcha_core.preprocess import resize
+
+from . import accel_model, charset
+from .data import HEAD_ORDER, FeedConfig, _worker
+from .encoding import Alphabet
+from .render import CaptchaRenderer
+from .style import REAL
+from .weights import ARCH_KEY, architecture_of
+
+COLORS = tuple(c.label for c in HEAD_ORDER)
+VALIDATION_SEED = 4_242_000  # training.train's: never used for training batches
+
+
+def ctc_losses(logits, labels, blank: int):
+    """logits (B,T,K), labels (B,L) padded with -1 -> (B,) CTC losses (an empty answer: the
+    all-blank path), as ``model.ctc_loss`` computes them."""
+    labels = jnp.asarray(labels)
+    return optax.ctc_loss(logits, jnp.zeros(logits.shape[:2], jnp.float32), jnp.where(labels < 0, 0, labels),
+                          (labels < 0).astype(jnp.float32), blank_id=blank)
+
+
+def make_step(cfg, optimizer):
+    blank = cfg.num_classes - 1
+
+    def loss_fn(params, stats, images, labels, weights):
+        logits, new_stats = accel_model.logits(params, stats, images, cfg, COLORS, train=True)
+        b, h = weights.shape
+        losses = ctc_losses(logits.reshape((b * h,) + logits.shape[2:]), labels.reshape(b * h, -1), blank)
+        w = weights.reshape(-1)
+        return jnp.sum(losses * w) / jnp.maximum(jnp.sum(w), 1.0), new_stats
+
+    @partial(jax.jit, donate_argnums=(0, 1, 2))
+    def step(params, stats, opt_state, images, labels, weights, lr):
+        (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, stats, images, labels, weights)
+        opt_state[1].hyperparams["learning_rate"] = lr  # the inject_hyperparams part of the chain
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), new_stats, opt_state, loss
+
+    return step
+
+
+def learning_rate(elapsed: float, seconds: float, step: int, peak: float, floor: float, warmup: int) -> float:
+    """Warm-up over ``warmup`` steps, then a cosine from ``peak`` to ``floor`` at ``seconds``."""
+    f = min(max(elapsed / seconds, 0.0), 1.0)
+    return min(1.0, (step + 1) / warmup) * (floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * f)))
+
+
+def validation_set(count: int, cfg, alphabet: Alphabet):
+    """As ``training.train.validation_set``: real style, both sizes (every fourth 120x50)."""
+    rng = np.random.default_rng(VALIDATION_SEED)
+    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
+    samples = [renderers[i % 4 == 3].render(rng) for i in range(count)]
+    images = np.stack([resize(s.image, cfg.input_width, cfg.input_height) for s in samples])
+    answers = [[alphabet.encode(s.answer(c)) if s.answer(c) else None for c in HEAD_ORDER] for s in samples]
+    return images, answers
+
+
+def validate(params, stats, cfg, val, read) -> dict:
+    images, answers = val
+    blank = cfg.num_classes - 1
+    best = np.concatenate([np.asarray(read(params, stats, images[i:i + 512])) for i in range(0, len(images), 512)])
+    scores = {}
+    for h, color in enumerate(COLORS):
+        got = accel_model.greedy(best[:, h], blank)
+        pairs = [(g, [int(t) for t in a[h] if t >= 0]) for g, a in zip(got, answers) if a[h] is not None]
+        scores[f"{color}_direct"] = float(np.mean([g == t for g, t in pairs]))
+    scores["mean_direct"] = float(np.mean(list(scores.values())))
+    return scores
+
+
+def save(out: Path, params, stats, arch, log_rows) -> None:
+    arrays = {k: np.asarray(v) for k, v in {**params, **stats}.items()}
+    arrays[ARCH_KEY] = arch
+    tmp = out / "weights.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out / "weights.npz")
+    with open(out / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=sorted({k for r in log_rows for k in r}))
+        w.writeheader()
+        w.writerows(log_rows)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--init", type=Path, required=True, help="weights to start from (training.weights dump)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seconds", type=float, default=420)
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--lr-floor", type=float, default=1e-5)
+    p.add_argument("--warmup", type=int, default=300, help="steps")
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    p.add_argument("--seed", type=int, default=500_000, help="training seed (1..1e6, as training.train)")
+    p.add_argument("--replay", type=int, default=200_000, help="pictures kept for reuse")
+    p.add_argument("--save-every", type=float, default=60)
+    p.add_argument("--validation-count", type=int, default=1024)
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"devices: {jax.devices()}; {args.workers} rendering processes", flush=True)
+
+    arrays = dict(np.load(args.init))
+    cfg = architecture_of(arrays)
+    params, stats = accel_model.split(arrays, cfg)
+    alphabet = Alphabet(charset.vocabulary())
+    part = 64
+    fcfg = FeedConfig(cfg.input_width, cfg.input_height, part)
+    ctx = mp.get_context("spawn")
+    feed = ctx.Queue(maxsize=4 * args.workers)
+    seeds = np.random.SeedSequence(args.seed).spawn(args.workers)
+    procs = [ctx.Process(target=_worker, args=(feed, s, alphabet.chars, fcfg), daemon=True) for s in seeds]
+    for proc in procs:
+        proc.start()
+
+    optimizer = optax.chain(optax.clip_by_global_norm(5.0), optax.inject_hyperparams(optax.adam)(learning_rate=args.lr))
+    opt_state = optimizer.init(params)
+    step_fn = make_step(cfg, optimizer)
+    read = jax.jit(lambda pr, st, im: jnp.argmax(accel_model.logits(pr, st, im, cfg, COLORS, train=False)[0], -1))
+    val = validation_set(args.validation_count, cfg, alphabet)
+    scores = validate(params, stats, cfg, val, read)
+    print("start: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
+    log_rows = [{"seconds": 0, "step": 0, "pictures": 0, "fresh": 0, **scores}]
+
+    first = feed.get(timeout=300)
+    cap = args.replay
+    store = [np.empty((cap,) + a.shape[1:], a.dtype) for a in first]
+    size, pos, fresh, pictures = 0, 0, 0, 0
+    pending = [first]
+    rng = np.random.default_rng(args.seed)
+    start = last_save = last_print = time.time()
+    step, losses = 0, []
+    try:
+        while (elapsed := time.time() - start) < args.seconds:
+            while len(pending) < args.batch_size // part:
+                try:
+                    pending.append(feed.get_nowait())
+                except queue_module.Empty:
+                    break
+            parts = [np.concatenate(x) for x in zip(*pending)] if pending else None
+            for batch_part in pending:
+                idx = (pos + np.arange(part)) % cap
+                for s, a in zip(store, batch_part):
+                    s[idx] = a
+                pos, size = (pos + part) % cap, min(size + part, cap)
+            n_new = len(pending) * part
+            fresh += n_new
+            pending = []
+            if n_new < args.batch_size:
+                idx = rng.integers(0, size, args.batch_size - n_new)
+                reused = [s[idx] for s in store]
+                parts = reused if parts is None else [np.concatenate([a, b]) for a, b in zip(parts, reused)]
+            lr = learning_rate(elapsed, args.seconds, step, args.lr, args.lr_floor, args.warmup)
+            params, stats, opt_state, loss = step_fn(params, stats, opt_state, *parts, jnp.float32(lr))
+            pictures += args.batch_size
+            step += 1
+            losses.append(loss)
+            if step % 8 == 0:  # keep the clock honest: do not queue minutes of steps ahead
+                loss.block_until_ready()
+            if time.time() - last_print > 20:
+                last_print = time.time()
+                mean_loss = float(np.mean([float(x) for x in losses[-50:]]))
+                losses = losses[-50:]
+                row = {"seconds": round(elapsed, 1), "step": step, "pictures": pictures, "fresh": fresh,
+                       "loss": round(mean_loss, 4), "lr": lr}
+                if time.time() - last_save > args.save_every:
+                    last_save = time.time()
+                    row.update(validate(params, stats, cfg, val, read))
+                    save(args.out, params, stats, arrays[ARCH_KEY], log_rows + [row])
+                log_rows.append(row)
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+    finally:
+        for proc in procs:
+            proc.terminate()
+    scores = validate(params, stats, cfg, val, read)
+    log_rows.append({"seconds": round(time.time() - start, 1), "step": step, "pictures": pictures, "fresh": fresh, **scores})
+    save(args.out, params, stats, arrays[ARCH_KEY], log_rows)
+    print("end: " + " ".join(f"{k}={v:.4g}" for k, v in log_rows[-1].items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

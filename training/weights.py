@@ -1,0 +1,93 @@
+"""A training run's weights as plain arrays (``.npz``), to train elsewhere and come back.
+
+    python -m training.weights dump --run-dir runs/main --out build/accel/init.npz
+    python -m training.weights load --npz weights.npz --run-dir runs/next [--pictures N --step S]
+
+``dump`` writes every weight of a run's latest checkpoint (backbone with its batch-norm
+statistics, the four heads, the classifier), keyed ``part/layer/index`` in Keras's own layout,
+plus the architecture. ``load`` starts a run folder from such a file: a checkpoint that
+``training.train --run-dir`` resumes (with a fresh optimizer) and ``training.export`` exports.
+``training.accel_train`` reads and writes the same layout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .architecture import ModelConfig
+
+ARCH_KEY = "architecture_json"
+
+
+def _parts(trainer) -> dict:
+    return {"backbone": trainer.backbone, "classifier": trainer.classifier,
+            **{f"head_{c}": h for c, h in trainer.heads.items()}}
+
+
+def to_arrays(trainer) -> dict[str, np.ndarray]:
+    out = {ARCH_KEY: np.array(json.dumps(trainer.mcfg.to_json()))}
+    for part, model in _parts(trainer).items():
+        for layer in model.layers:
+            for i, w in enumerate(layer.weights):
+                out[f"{part}/{layer.name}/{i}"] = np.asarray(w)
+    return out
+
+
+def architecture_of(arrays) -> ModelConfig:
+    return ModelConfig.from_json(json.loads(str(arrays[ARCH_KEY])))
+
+
+def from_arrays(trainer, arrays) -> None:
+    """Sets every weight of ``trainer`` from ``arrays``; a missing or misshapen one is an error."""
+    if architecture_of(arrays) != trainer.mcfg:
+        raise ValueError("the weights are of another architecture than the run's")
+    for part, model in _parts(trainer).items():
+        for layer in model.layers:
+            for i, w in enumerate(layer.weights):
+                key = f"{part}/{layer.name}/{i}"
+                if key not in arrays or tuple(arrays[key].shape) != tuple(w.shape):
+                    raise ValueError(f"{key}: missing or of another shape")
+                w.assign(arrays[key])
+
+
+def main(argv=None) -> None:
+    import tensorflow as tf
+
+    from .train import Trainer, trainer_from_run
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump")
+    d.add_argument("--run-dir", type=Path, required=True)
+    d.add_argument("--out", type=Path, required=True)
+    ld = sub.add_parser("load")
+    ld.add_argument("--npz", type=Path, required=True)
+    ld.add_argument("--run-dir", type=Path, required=True)
+    ld.add_argument("--pictures", type=int, default=0, help="pictures the weights were trained on")
+    ld.add_argument("--step", type=int, default=0, help="training steps the weights were trained for")
+    args = p.parse_args(argv)
+    if args.command == "dump":
+        trainer, latest = trainer_from_run(args.run_dir)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.out, **to_arrays(trainer))
+        print(f"{latest} -> {args.out}")
+    else:
+        arrays = dict(np.load(args.npz))
+        if (args.run_dir / "ckpt").exists():
+            raise SystemExit(f"{args.run_dir} already has checkpoints: choose a new run folder")
+        mcfg = architecture_of(arrays)
+        trainer = Trainer(mcfg, 1e-3, 1000)
+        from_arrays(trainer, arrays)
+        trainer.pictures.assign(args.pictures)
+        trainer.step.assign(args.step)
+        args.run_dir.mkdir(parents=True, exist_ok=True)
+        (args.run_dir / "state.json").write_text(json.dumps({"best": -1.0, "minutes": 0.0,
+                                                               "architecture": mcfg.to_json()}))
+        path = tf.train.CheckpointManager(trainer.checkpoint(), str(args.run_dir / "ckpt"), max_to_keep=3).save()
+        print(f"{args.npz} -> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -103,3 +103,26 @@ def test_font_pack_draws_the_installed_faces(tmp_path, monkeypatch):
     assert packed.path == str(written) and installed.path != packed.path
     for ch in "CS8KW":
         assert np.array_equal(np.asarray(installed.getmask(ch)), np.asarray(packed.getmask(ch))), ch
+
+
+def test_loaded_weights_make_a_run_that_training_and_export_resume(trainer, tmp_path):
+    from training.train import trainer_from_run
+    from training.weights import main, to_arrays
+    np.savez(tmp_path / "w.npz", **to_arrays(trainer))
+    main(["load", "--npz", str(tmp_path / "w.npz"), "--run-dir", str(tmp_path / "run"), "--pictures", "1234", "--step", "56"])
+    resumed, latest = trainer_from_run(tmp_path / "run")
+    assert latest.endswith("ckpt-1")
+    assert (int(resumed.step.numpy()), int(resumed.pictures.numpy())) == (56, 1234)
+    mine, theirs = to_arrays(trainer), to_arrays(resumed)
+    assert all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    with pytest.raises(SystemExit, match="already has checkpoints"):
+        main(["load", "--npz", str(tmp_path / "w.npz"), "--run-dir", str(tmp_path / "run")])
+
+
+def test_learning_rate_warms_up_then_follows_the_clock_down_to_the_floor():
+    from training.accel_train import learning_rate
+    assert learning_rate(0, 100, 0, 1e-3, 1e-5, 10) == pytest.approx(1e-4)  # first of ten warm-up steps
+    assert learning_rate(0, 100, 50, 1e-3, 1e-5, 10) == pytest.approx(1e-3)
+    assert learning_rate(50, 100, 50, 1e-3, 1e-5, 10) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert learning_rate(100, 100, 500, 1e-3, 1e-5, 10) == pytest.approx(1e-5)
+    assert learning_rate(150, 100, 500, 1e-3, 1e-5, 10) == pytest.approx(1e-5)  # past the end: the floor

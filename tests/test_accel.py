@@ -126,3 +126,26 @@ def test_learning_rate_warms_up_then_follows_the_clock_down_to_the_floor():
     assert learning_rate(50, 100, 50, 1e-3, 1e-5, 10) == pytest.approx((1e-3 + 1e-5) / 2)
     assert learning_rate(100, 100, 500, 1e-3, 1e-5, 10) == pytest.approx(1e-5)
     assert learning_rate(150, 100, 500, 1e-3, 1e-5, 10) == pytest.approx(1e-5)  # past the end: the floor
+
+
+def test_mixer_uses_fresh_pictures_first_and_tops_up_from_the_replay_store():
+    import queue
+    from training.accel_train import PART, Mixer
+
+    def part(value):
+        return [np.full((PART, 2), value, np.uint8), np.full((PART, 1), value, np.int32)]
+
+    feed = queue.Queue()
+    mixer = Mixer(part(1), capacity=3 * PART, rng=np.random.default_rng(0))
+    feed.put(part(2))
+    images, labels = mixer.batch(feed, 2 * PART)  # both fresh parts, nothing reused
+    assert images[:PART].max() == images[:PART].min() == 1 and images[PART:].min() == 2
+    assert mixer.fresh == 2 * PART and np.array_equal(images[:, 0], labels[:, 0])
+    images, labels = mixer.batch(feed, 2 * PART)  # nothing fresh: all from the store, rows kept together
+    assert set(np.unique(images)) <= {1, 2} and mixer.fresh == 2 * PART
+    assert np.array_equal(images[:, 0], labels[:, 0])
+    for v in (3, 4):
+        feed.put(part(v))
+    images, _ = mixer.batch(feed, 3 * PART)  # two fresh parts, then one reused; the store holds the last 3 parts
+    assert images[:2 * PART, 0].tolist() == [3] * PART + [4] * PART
+    assert set(np.unique(images[2 * PART:])) <= {2, 3, 4} and mixer.fresh == 4 * PART

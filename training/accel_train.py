@@ -112,6 +112,57 @@ def save(out: Path, params, stats, arch, log_rows) -> None:
         w.writerows(log_rows)
 
 
+PART = 64  # pictures a rendering process sends at a time
+
+
+def start_renderers(cfg, alphabet: Alphabet, workers: int, seed: int):
+    """Processes that render training batches of ``PART`` pictures (``data.make_batch``) into a queue."""
+    ctx = mp.get_context("spawn")
+    feed = ctx.Queue(maxsize=4 * workers)
+    fcfg = FeedConfig(cfg.input_width, cfg.input_height, PART)
+    procs = [ctx.Process(target=_worker, args=(feed, s, alphabet.chars, fcfg), daemon=True)
+             for s in np.random.SeedSequence(seed).spawn(workers)]
+    for proc in procs:
+        proc.start()
+    return feed, procs
+
+
+class Mixer:
+    """Batches of the freshly rendered parts waiting in the queue, topped up from a replay
+    store of the last ``capacity`` pictures when the renderers are behind the accelerator."""
+
+    def __init__(self, first_part, capacity: int, rng: np.random.Generator):
+        self.store = [np.empty((capacity,) + a.shape[1:], a.dtype) for a in first_part]
+        self.capacity, self.size, self.pos, self.fresh, self.rng = capacity, 0, 0, 0, rng
+        self.pending = [first_part]
+
+    def _keep(self, part) -> None:
+        idx = (self.pos + np.arange(len(part[0]))) % self.capacity
+        for store, a in zip(self.store, part):
+            store[idx] = a
+        self.pos = (self.pos + len(part[0])) % self.capacity
+        self.size = min(self.size + len(part[0]), self.capacity)
+
+    def batch(self, feed, size: int) -> list[np.ndarray]:
+        """Images, labels, weights of ``size`` pictures, fresh ones first."""
+        while sum(len(p[0]) for p in self.pending) + PART <= size:
+            try:
+                self.pending.append(feed.get_nowait())
+            except queue_module.Empty:
+                break
+        for part in self.pending:
+            self._keep(part)
+        fresh = [np.concatenate(x) for x in zip(*self.pending)] if self.pending else None
+        n_fresh = len(fresh[0]) if fresh else 0
+        self.fresh += n_fresh
+        self.pending = []
+        if n_fresh == size:
+            return fresh
+        idx = self.rng.integers(0, self.size, size - n_fresh)  # one draw: rows stay together
+        reused = [s[idx] for s in self.store]
+        return reused if fresh is None else [np.concatenate([a, b]) for a, b in zip(fresh, reused)]
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--init", type=Path, required=True, help="weights to start from (training.weights dump)")
@@ -134,15 +185,7 @@ def main(argv=None) -> None:
     cfg = architecture_of(arrays)
     params, stats = accel_model.split(arrays, cfg)
     alphabet = Alphabet(charset.vocabulary())
-    part = 64
-    fcfg = FeedConfig(cfg.input_width, cfg.input_height, part)
-    ctx = mp.get_context("spawn")
-    feed = ctx.Queue(maxsize=4 * args.workers)
-    seeds = np.random.SeedSequence(args.seed).spawn(args.workers)
-    procs = [ctx.Process(target=_worker, args=(feed, s, alphabet.chars, fcfg), daemon=True) for s in seeds]
-    for proc in procs:
-        proc.start()
-
+    feed, procs = start_renderers(cfg, alphabet, args.workers, args.seed)
     optimizer = optax.chain(optax.clip_by_global_norm(5.0), optax.inject_hyperparams(optax.adam)(learning_rate=args.lr))
     opt_state = optimizer.init(params)
     step_fn = make_step(cfg, optimizer)
@@ -152,34 +195,12 @@ def main(argv=None) -> None:
     print("start: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
     log_rows = [{"seconds": 0, "step": 0, "pictures": 0, "fresh": 0, **scores}]
 
-    first = feed.get(timeout=300)
-    cap = args.replay
-    store = [np.empty((cap,) + a.shape[1:], a.dtype) for a in first]
-    size, pos, fresh, pictures = 0, 0, 0, 0
-    pending = [first]
-    rng = np.random.default_rng(args.seed)
+    mixer = Mixer(feed.get(timeout=300), args.replay, np.random.default_rng(args.seed))
     start = last_save = last_print = time.time()
-    step, losses = 0, []
+    step, pictures, losses = 0, 0, []
     try:
         while (elapsed := time.time() - start) < args.seconds:
-            while len(pending) < args.batch_size // part:
-                try:
-                    pending.append(feed.get_nowait())
-                except queue_module.Empty:
-                    break
-            parts = [np.concatenate(x) for x in zip(*pending)] if pending else None
-            for batch_part in pending:
-                idx = (pos + np.arange(part)) % cap
-                for s, a in zip(store, batch_part):
-                    s[idx] = a
-                pos, size = (pos + part) % cap, min(size + part, cap)
-            n_new = len(pending) * part
-            fresh += n_new
-            pending = []
-            if n_new < args.batch_size:
-                idx = rng.integers(0, size, args.batch_size - n_new)
-                reused = [s[idx] for s in store]
-                parts = reused if parts is None else [np.concatenate([a, b]) for a, b in zip(parts, reused)]
+            parts = mixer.batch(feed, args.batch_size)
             lr = learning_rate(elapsed, args.seconds, step, args.lr, args.lr_floor, args.warmup)
             params, stats, opt_state, loss = step_fn(params, stats, opt_state, *parts, jnp.float32(lr))
             pictures += args.batch_size
@@ -191,7 +212,7 @@ def main(argv=None) -> None:
                 last_print = time.time()
                 mean_loss = float(np.mean([float(x) for x in losses[-50:]]))
                 losses = losses[-50:]
-                row = {"seconds": round(elapsed, 1), "step": step, "pictures": pictures, "fresh": fresh,
+                row = {"seconds": round(elapsed, 1), "step": step, "pictures": pictures, "fresh": mixer.fresh,
                        "loss": round(mean_loss, 4), "lr": lr}
                 if time.time() - last_save > args.save_every:
                     last_save = time.time()
@@ -203,7 +224,8 @@ def main(argv=None) -> None:
         for proc in procs:
             proc.terminate()
     scores = validate(params, stats, cfg, val, read)
-    log_rows.append({"seconds": round(time.time() - start, 1), "step": step, "pictures": pictures, "fresh": fresh, **scores})
+    log_rows.append({"seconds": round(time.time() - start, 1), "step": step, "pictures": pictures, "fresh": mixer.fresh,
+                     **scores})
     save(args.out, params, stats, arrays[ARCH_KEY], log_rows)
     print("end: " + " ".join(f"{k}={v:.4g}" for k, v in log_rows[-1].items()), flush=True)
 

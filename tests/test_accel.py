@@ -149,3 +149,16 @@ def test_mixer_uses_fresh_pictures_first_and_tops_up_from_the_replay_store():
     images, _ = mixer.batch(feed, 3 * PART)  # two fresh parts, then one reused; the store holds the last 3 parts
     assert images[:2 * PART, 0].tolist() == [3] * PART + [4] * PART
     assert set(np.unique(images[2 * PART:])) <= {2, 3, 4} and mixer.fresh == 4 * PART
+
+
+def test_weights_dumped_from_exported_models_are_the_trained_ones(trainer, tmp_path):
+    """Exported models hold the folded backbone and its statistics: the dump unfolds them."""
+    from training.train import export_all
+    from training.weights import main, to_arrays
+    export_all(trainer, tmp_path / "models", 1, 64, {})
+    main(["dump", "--models", str(tmp_path / "models"), "--out", str(tmp_path / "w.npz")])
+    dumped, mine = dict(np.load(tmp_path / "w.npz")), to_arrays(trainer)
+    assert set(dumped) == set(mine)
+    for key in mine:
+        if key != "architecture_json":
+            np.testing.assert_allclose(dumped[key], mine[key], rtol=1e-4, atol=1e-5 * max(1.0, np.abs(mine[key]).max()))

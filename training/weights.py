@@ -1,10 +1,11 @@
 """A training run's weights as plain arrays (``.npz``), to train elsewhere and come back.
 
     python -m training.weights dump --run-dir runs/main --out build/accel/init.npz
+    python -m training.weights dump --models saved_models --out build/accel/init.npz
     python -m training.weights load --npz weights.npz --run-dir runs/next [--pictures N --step S]
 
-``dump`` writes every weight of a run's latest checkpoint (backbone with its batch-norm
-statistics, the four heads, the classifier), keyed ``part/layer/index`` in Keras's own layout,
+``dump`` writes every weight of a run's latest checkpoint, or of the newest committed models
+(backbone with its batch-norm statistics, the four heads, the classifier), keyed ``part/layer/index`` in Keras's own layout,
 plus the architecture. ``load`` starts a run folder from such a file: a checkpoint that
 ``training.train --run-dir`` resumes (with a fresh optimizer) and ``training.export`` exports.
 ``training.accel_train`` reads and writes the same layout.
@@ -60,7 +61,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("dump")
-    d.add_argument("--run-dir", type=Path, required=True)
+    source = d.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run-dir", type=Path, help="a training run: its latest checkpoint")
+    source.add_argument("--models", type=Path, help="a model folder: its newest version of each colour")
     d.add_argument("--out", type=Path, required=True)
     ld = sub.add_parser("load")
     ld.add_argument("--npz", type=Path, required=True)
@@ -69,7 +72,15 @@ def main(argv=None) -> None:
     ld.add_argument("--step", type=int, default=0, help="training steps the weights were trained for")
     args = p.parse_args(argv)
     if args.command == "dump":
-        trainer, latest = trainer_from_run(args.run_dir)
+        if args.run_dir:
+            trainer, latest = trainer_from_run(args.run_dir)
+        else:
+            from .restore import architecture, restore_from_saved_models
+            mcfg = architecture(args.models)
+            if mcfg is None:
+                raise SystemExit(f"no models in {args.models}")
+            trainer, latest = Trainer(mcfg, 1e-3, 1000), args.models
+            restore_from_saved_models(trainer, args.models)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(args.out, **to_arrays(trainer))
         print(f"{latest} -> {args.out}")

@@ -162,3 +162,13 @@ def test_weights_dumped_from_exported_models_are_the_trained_ones(trainer, tmp_p
     for key in mine:
         if key != "architecture_json":
             np.testing.assert_allclose(dumped[key], mine[key], rtol=1e-4, atol=1e-5 * max(1.0, np.abs(mine[key]).max()))
+
+
+def test_accelerator_log_of_two_legs_is_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    from training.accel_train import main
+    log = tmp_path / "log.csv"
+    log.write_text("leg,seconds,step,loss,red_direct\n1,0,0,,0.5\n1,20,10,1.2,\n1,40,20,1.0,0.6\n"
+                   "2,0,0,,0.6\n2,20,10,0.9,0.7\n")
+    main(["--plot", str(log), str(tmp_path / "curves.png")])
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

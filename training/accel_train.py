@@ -10,7 +10,7 @@ then a cosine from ``--lr`` down to ``--lr-floor`` at ``--seconds``, so a run en
 whatever speed the machine has. When the renderers fall behind, a step fills its batch from
 recently rendered pictures (``--replay``). Every ``--save-every`` seconds and at the end it
 writes ``OUT/weights.npz`` (``training.weights``' layout: ``python -m training.weights load``
-brings it back to TensorFlow) and ``OUT/log.csv``; it validates the direct route on held-out
+brings it back to TensorFlow) and ``OUT/log.csv`` (at the end also ``OUT/curves.png``); it validates the direct route on held-out
 pictures (the validation seed of ``training.train``, never used for training batches).
 """
 from __future__ import annotations
@@ -163,10 +163,40 @@ class Mixer:
         return reused if fresh is None else [np.concatenate([a, b]) for a, b in zip(fresh, reused)]
 
 
+def plot(log_csv: Path, out_png: Path) -> None:
+    """Loss and validation over the run's seconds (``log.csv`` of one or more legs, one after
+    another: a ``leg`` column, where present, continues the clock of the leg before)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = list(csv.DictReader(open(log_csv)))
+    offset, last_leg, last_t, t = 0.0, None, 0.0, []
+    for r in rows:
+        if r.get("leg") != last_leg:
+            offset, last_leg = last_t, r.get("leg")
+        last_t = offset + float(r["seconds"])
+        t.append(last_t)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    loss = [(x, float(r["loss"])) for x, r in zip(t, rows) if r.get("loss")]
+    if loss:
+        ax[0].plot(*zip(*loss))
+    ax[0].set(xlabel="seconds", ylabel="CTC loss (weighted mean over heads)", yscale="log", title="training loss")
+    for key in [k for k in rows[0] if k.endswith("_direct")]:
+        pts = [(x, float(r[key])) for x, r in zip(t, rows) if r.get(key)]
+        ax[1].plot(*zip(*pts), marker=".", label=key)
+    ax[1].set(xlabel="seconds", ylabel="exact match (held-out)", title="validation, direct route")
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--init", type=Path, required=True, help="weights to start from (training.weights dump)")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--plot", type=Path, nargs=2, metavar=("LOG_CSV", "PNG"),
+                   help="only draw the curves of a log (legs in a 'leg' column) and exit")
+    p.add_argument("--init", type=Path, help="weights to start from (training.weights dump)")
+    p.add_argument("--out", type=Path)
     p.add_argument("--seconds", type=float, default=420)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--lr", type=float, default=6e-4)
@@ -178,6 +208,10 @@ def main(argv=None) -> None:
     p.add_argument("--save-every", type=float, default=60)
     p.add_argument("--validation-count", type=int, default=1024)
     args = p.parse_args(argv)
+    if args.plot:
+        return plot(*args.plot)
+    if not (args.init and args.out):
+        p.error("--init and --out are required for training")
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"devices: {jax.devices()}; {args.workers} rendering processes", flush=True)
 
@@ -227,6 +261,10 @@ def main(argv=None) -> None:
     log_rows.append({"seconds": round(time.time() - start, 1), "step": step, "pictures": pictures, "fresh": mixer.fresh,
                      **scores})
     save(args.out, params, stats, arrays[ARCH_KEY], log_rows)
+    try:
+        plot(args.out / "log.csv", args.out / "curves.png")
+    except ImportError:
+        print("matplotlib is not installed: no curves.png (python -m training.accel_train --plot LOG PNG later)")
     print("end: " + " ".join(f"{k}={v:.4g}" for k, v in log_rows[-1].items()), flush=True)
 
 

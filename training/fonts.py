@@ -80,7 +80,7 @@ def _resolve(relative: str) -> str | None:
 
 
 def available(faces: tuple[Face, ...]) -> tuple[Face, ...]:
-    """The faces of ``faces`` installed on this machine."""
+    """The faces of ``faces`` installed on this machine (or in the font pack, where one is set)."""
     return tuple(f for f in faces if _packed(f) or _resolve(f.file))
 
 

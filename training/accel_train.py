@@ -30,17 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from captcha_core.preprocess import resize
-
-from . import accel_model, charset
+from . import accel_model, charset, data
 from .data import HEAD_ORDER, FeedConfig, _worker
 from .encoding import Alphabet
-from .render import CaptchaRenderer
-from .style import REAL
 from .weights import ARCH_KEY, architecture_of
 
 COLORS = tuple(c.label for c in HEAD_ORDER)
-VALIDATION_SEED = 4_242_000  # training.train's: never used for training batches
 
 
 def ctc_losses(logits, labels, blank: int):
@@ -78,11 +73,9 @@ def learning_rate(elapsed: float, seconds: float, step: int, peak: float, floor:
 
 
 def validation_set(count: int, cfg, alphabet: Alphabet):
-    """As ``training.train.validation_set``: real style, both sizes (every fourth 120x50)."""
-    rng = np.random.default_rng(VALIDATION_SEED)
-    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
-    samples = [renderers[i % 4 == 3].render(rng) for i in range(count)]
-    images = np.stack([resize(s.image, cfg.input_width, cfg.input_height) for s in samples])
+    """``data.validation_set`` (``training.train`` validates on the same pictures), with each
+    colour's answer encoded (None where the colour is absent)."""
+    images, samples = data.validation_set(count, cfg.input_width, cfg.input_height)
     answers = [[alphabet.encode(s.answer(c)) if s.answer(c) else None for c in HEAD_ORDER] for s in samples]
     return images, answers
 

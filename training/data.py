@@ -22,10 +22,21 @@ from captcha_core.transforms import to_red
 
 from .encoding import MAX_LEN, Alphabet
 from .render import CaptchaRenderer
-from .style import TRAINING, WIDER_TRAINING, Style
+from .style import REAL, TRAINING, WIDER_TRAINING, Style
 
 HEAD_ORDER = ALL_COLORS  # red, yellow, blue, black
 RED_HEAD = HEAD_ORDER.index(Color.RED)
+VALIDATION_SEED = 4_242_000  # never used for training batches (training seeds are 1..1e6)
+
+
+def validation_set(count: int, input_width: int, input_height: int):
+    """Held-out pictures in the real style (seed never used in training), at both sizes (every
+    fourth 120x50), resized to the model input: (images, samples). Both trainers validate on them."""
+    rng = np.random.default_rng(VALIDATION_SEED)
+    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
+    samples = [renderers[i % 4 == 3].render(rng) for i in range(count)]
+    images = np.stack([resize(s.image, input_width, input_height) for s in samples])
+    return images, samples
 
 
 @dataclass(frozen=True)

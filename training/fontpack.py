@@ -32,7 +32,8 @@ def build(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     text = "".join(charset.vocabulary()) + HINTER_SAMPLES
     written = []
-    for face in dict.fromkeys(fonts.CHINESE_FACES + fonts.LATIN_FACES):
+    # one file per face: a face listed for both scripts (another weight) is written once
+    for face in {fonts.pack_name(f): f for f in fonts.CHINESE_FACES + fonts.LATIN_FACES}.values():
         path = fonts._resolve(face.file)
         if path is None:
             print(f"not installed, left out: {face.file}")

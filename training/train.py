@@ -24,18 +24,12 @@ from tqdm import tqdm
 
 from captcha_core.colors import Color
 
-from . import charset
+from . import charset, data
 from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
 from .encoding import Alphabet
 from .export import export_color
 from .model import LEGACY, ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
-from .render import CaptchaRenderer
-from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
-from .style import REAL
-
-VALIDATION_SEED = 4_242_000  # never used for training batches (training seeds are 1..1e6)
-
 
 class Trainer:
     def __init__(self, mcfg: ModelConfig, lr: float, half_life: int):
@@ -91,12 +85,8 @@ class Trainer:
 
 
 def validation_set(count: int, mcfg: ModelConfig):
-    """Held-out pictures in the real style (seed never used in training), at both sizes."""
-    rng = np.random.default_rng(VALIDATION_SEED)
-    renderers = (CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL))
-    samples = [renderers[i % 4 == 3].render(rng) for i in range(count)]
-    images = np.stack([resize(s.image, mcfg.input_width, mcfg.input_height) for s in samples])
-    return images, samples
+    """``data.validation_set`` at the model's input size."""
+    return data.validation_set(count, mcfg.input_width, mcfg.input_height)
 
 
 def validate(trainer: "Trainer", val) -> dict:

@@ -28,13 +28,17 @@ def _parts(trainer) -> dict:
             **{f"head_{c}": h for c, h in trainer.heads.items()}}
 
 
-def to_arrays(trainer) -> dict[str, np.ndarray]:
-    out = {ARCH_KEY: np.array(json.dumps(trainer.mcfg.to_json()))}
+def _weights(trainer):
+    """(key, variable) for every weight of the trainer, keyed ``part/layer/index``."""
     for part, model in _parts(trainer).items():
         for layer in model.layers:
             for i, w in enumerate(layer.weights):
-                out[f"{part}/{layer.name}/{i}"] = np.asarray(w)
-    return out
+                yield f"{part}/{layer.name}/{i}", w
+
+
+def to_arrays(trainer) -> dict[str, np.ndarray]:
+    return {ARCH_KEY: np.array(json.dumps(trainer.mcfg.to_json())),
+            **{key: np.asarray(w) for key, w in _weights(trainer)}}
 
 
 def architecture_of(arrays) -> ModelConfig:
@@ -45,13 +49,10 @@ def from_arrays(trainer, arrays) -> None:
     """Sets every weight of ``trainer`` from ``arrays``; a missing or misshapen one is an error."""
     if architecture_of(arrays) != trainer.mcfg:
         raise ValueError("the weights are of another architecture than the run's")
-    for part, model in _parts(trainer).items():
-        for layer in model.layers:
-            for i, w in enumerate(layer.weights):
-                key = f"{part}/{layer.name}/{i}"
-                if key not in arrays or tuple(arrays[key].shape) != tuple(w.shape):
-                    raise ValueError(f"{key}: missing or of another shape")
-                w.assign(arrays[key])
+    for key, w in _weights(trainer):
+        if key not in arrays or tuple(arrays[key].shape) != tuple(w.shape):
+            raise ValueError(f"{key}: missing or of another shape")
+        w.assign(arrays[key])
 
 
 def main(argv=None) -> None:

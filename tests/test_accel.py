@@ -10,6 +10,8 @@ optax = pytest.importorskip("optax")
 
 from captcha_core.colors import ALL_COLORS  # noqa: E402
 from tests.test_export import set_trained_statistics  # noqa: E402
+from training import accel_model  # noqa: E402
+from training.weights import ARCH_KEY, TRAINED_KEY  # noqa: E402
 
 COLORS = tuple(c.label for c in ALL_COLORS)
 
@@ -114,9 +116,26 @@ def test_loaded_weights_make_a_run_that_training_and_export_resume(trainer, tmp_
     assert latest.endswith("ckpt-1")
     assert (int(resumed.step.numpy()), int(resumed.pictures.numpy())) == (56, 1234)
     mine, theirs = to_arrays(trainer), to_arrays(resumed)
-    assert all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    assert all(np.array_equal(mine[k], theirs[k]) for k in mine if k != TRAINED_KEY)
     with pytest.raises(SystemExit, match="already has checkpoints"):
         main(["load", "--npz", str(tmp_path / "w.npz"), "--run-dir", str(tmp_path / "run")])
+
+
+def test_the_training_a_file_carries_travels_through_dump_an_accelerator_leg_and_load(trainer, tmp_path):
+    from training.accel_train import _carried, save
+    from training.train import trainer_from_run
+    from training.weights import main, to_arrays, trained_of
+    trainer.pictures.assign(5000)
+    trainer.step.assign(70)
+    arrays = to_arrays(trainer)
+    assert trained_of(arrays) == {"pictures": 5000, "steps": 70}
+    params, stats = accel_model.split(arrays, trainer.mcfg)
+    save(tmp_path, params, stats, arrays[ARCH_KEY], _carried(trained_of(arrays), 1024, 2), [{"step": 2}])
+    main(["load", "--npz", str(tmp_path / "weights.npz"), "--run-dir", str(tmp_path / "run")])
+    resumed, _ = trainer_from_run(tmp_path / "run")
+    assert (int(resumed.pictures.numpy()), int(resumed.step.numpy())) == (6024, 72)
+    older = {k: v for k, v in arrays.items() if k != TRAINED_KEY}  # a file from before the counts
+    assert trained_of(older) == {"pictures": 0, "steps": 0}
 
 
 def test_learning_rate_warms_up_then_follows_the_clock_down_to_the_floor():
@@ -154,13 +173,14 @@ def test_mixer_uses_fresh_pictures_first_and_tops_up_from_the_replay_store():
 def test_weights_dumped_from_exported_models_are_the_trained_ones(trainer, tmp_path):
     """Exported models hold the folded backbone and its statistics: the dump unfolds them."""
     from training.train import export_all
-    from training.weights import main, to_arrays
+    from training.weights import main, to_arrays, trained_of
     export_all(trainer, tmp_path / "models", 1, 64, {})
     main(["dump", "--models", str(tmp_path / "models"), "--out", str(tmp_path / "w.npz")])
     dumped, mine = dict(np.load(tmp_path / "w.npz")), to_arrays(trainer)
     assert set(dumped) == set(mine)
+    assert trained_of(dumped) == {"pictures": 64, "steps": 1}  # as export_all wrote them in model.json
     for key in mine:
-        if key != "architecture_json":
+        if key not in (ARCH_KEY, TRAINED_KEY):
             np.testing.assert_allclose(dumped[key], mine[key], rtol=1e-4, atol=1e-5 * max(1.0, np.abs(mine[key]).max()))
 
 

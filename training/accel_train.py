@@ -33,7 +33,7 @@ import optax
 from . import accel_model, charset, data
 from .data import HEAD_ORDER, FeedConfig, _worker
 from .encoding import Alphabet
-from .weights import ARCH_KEY, architecture_of
+from .weights import ARCH_KEY, architecture_of, trained_array, trained_of
 
 COLORS = tuple(c.label for c in HEAD_ORDER)
 
@@ -93,9 +93,15 @@ def validate(params, stats, cfg, val, read) -> dict:
     return scores
 
 
-def save(out: Path, params, stats, arch, log_rows) -> None:
+def _carried(before: dict, pictures: int, steps: int) -> dict:
+    return {"pictures": before["pictures"] + pictures, "steps": before["steps"] + steps}
+
+
+def save(out: Path, params, stats, arch, trained: dict, log_rows) -> None:
+    """weights.npz (with the architecture and the training the weights now carry) and log.csv."""
     arrays = {k: np.asarray(v) for k, v in {**params, **stats}.items()}
     arrays[ARCH_KEY] = arch
+    arrays.update(trained_array(**trained))
     tmp = out / "weights.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, out / "weights.npz")
@@ -211,6 +217,7 @@ def main(argv=None) -> None:
     arrays = dict(np.load(args.init))
     cfg = architecture_of(arrays)
     params, stats = accel_model.split(arrays, cfg)
+    before = trained_of(arrays)  # this leg adds its pictures and steps to what the weights carry
     alphabet = Alphabet(charset.vocabulary())
     feed, procs = start_renderers(cfg, alphabet, args.workers, args.seed)
     optimizer = optax.chain(optax.clip_by_global_norm(5.0), optax.inject_hyperparams(optax.adam)(learning_rate=args.lr))
@@ -244,7 +251,7 @@ def main(argv=None) -> None:
                 if time.time() - last_save > args.save_every:
                     last_save = time.time()
                     row.update(validate(params, stats, cfg, val, read))
-                    save(args.out, params, stats, arrays[ARCH_KEY], log_rows + [row])
+                    save(args.out, params, stats, arrays[ARCH_KEY], _carried(before, pictures, step), log_rows + [row])
                 log_rows.append(row)
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     finally:
@@ -253,7 +260,7 @@ def main(argv=None) -> None:
     scores = validate(params, stats, cfg, val, read)
     log_rows.append({"seconds": round(time.time() - start, 1), "step": step, "pictures": pictures, "fresh": mixer.fresh,
                      **scores})
-    save(args.out, params, stats, arrays[ARCH_KEY], log_rows)
+    save(args.out, params, stats, arrays[ARCH_KEY], _carried(before, pictures, step), log_rows)
     try:
         plot(args.out / "log.csv", args.out / "curves.png")
     except ImportError:

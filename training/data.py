@@ -26,7 +26,7 @@ from .style import REAL, TRAINING, WIDER_TRAINING, Style
 
 HEAD_ORDER = ALL_COLORS  # red, yellow, blue, black
 RED_HEAD = HEAD_ORDER.index(Color.RED)
-VALIDATION_SEED = 4_242_000  # never used for training batches (training seeds are 1..1e6)
+VALIDATION_SEED = 4_242_000  # default_rng(this): training batches come from spawned children, never such a stream
 
 
 def validation_set(count: int, input_width: int, input_height: int):

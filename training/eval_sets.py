@@ -1,5 +1,5 @@
-"""The frozen evaluation sets: fixed seeds, never used in training (training seeds are
-1..1,000,000 and the validation seed is 4,242,000).
+"""The frozen evaluation sets: ``default_rng`` of fixed seeds, streams training never draws from
+(its rendering processes draw from children spawned off a ``SeedSequence``; see the README).
 
     python -m training.eval_sets --out data/eval   # writes data/eval/90x35, 120x50 and wider-90x35
 

@@ -60,7 +60,7 @@ class CaptchaRenderer:
         self._chinese_chars = charset.chinese()
         self._yy = np.arange(height, dtype=np.float32)[:, None]
         self._xx = np.arange(width, dtype=np.float32)[None, :]
-        self._glyph_cache: dict = {}
+        self._glyph_cache = _GLYPH_CACHE  # shared: every renderer in a process draws the same glyphs
 
     # -- what to draw ----------------------------------------------------------------
     def choose_text(self, rng: np.random.Generator) -> str:
@@ -259,6 +259,11 @@ class CaptchaRenderer:
 
 
 LINE_GREEN = (0, 255, 0)
+
+#: glyph masks before the affine step, by (face, base size, character, hollow, stroke, extrude,
+#: fatten): nothing in the key depends on the picture size or style, so one process's renderers
+#: share it and warm it together (about 250,000 masks after a few minutes of training batches)
+_GLYPH_CACHE: dict = {}
 
 _EDGE_LUT = np.clip((np.arange(256, dtype=np.float32) - 30) * (255 / 130), 0, 255)
 _SOLID_TABLE = [255 if v > 96 else 0 for v in _EDGE_LUT]  # the solid core of a glyph

@@ -2,11 +2,12 @@
 
     python -m training.weights dump --run-dir runs/main --out build/accel/init.npz
     python -m training.weights dump --models saved_models --out build/accel/init.npz
-    python -m training.weights load --npz weights.npz --run-dir runs/next [--pictures N --step S]
+    python -m training.weights load --npz weights.npz --run-dir runs/next
 
 ``dump`` writes every weight of a run's latest checkpoint, or of the newest committed models
 (backbone with its batch-norm statistics, the four heads, the classifier), keyed ``part/layer/index`` in Keras's own layout,
-plus the architecture. ``load`` starts a run folder from such a file: a checkpoint that
+plus the architecture and how long the weights were trained (pictures, steps; each leg of
+``training.accel_train`` adds its own). ``load`` starts a run folder from such a file: a checkpoint that
 ``training.train --run-dir`` resumes (with a fresh optimizer) and ``training.export`` exports.
 ``training.accel_train`` reads and writes the same layout.
 """
@@ -21,6 +22,7 @@ import numpy as np
 from .architecture import ModelConfig
 
 ARCH_KEY = "architecture_json"
+TRAINED_KEY = "trained_json"  # {"pictures": N, "steps": S}: the training the weights carry
 
 
 def _parts(trainer) -> dict:
@@ -37,8 +39,19 @@ def _weights(trainer):
 
 
 def to_arrays(trainer) -> dict[str, np.ndarray]:
-    return {ARCH_KEY: np.array(json.dumps(trainer.mcfg.to_json())),
+    trained = {"pictures": int(trainer.pictures.numpy()), "steps": int(trainer.step.numpy())}
+    return {ARCH_KEY: np.array(json.dumps(trainer.mcfg.to_json())), **trained_array(**trained),
             **{key: np.asarray(w) for key, w in _weights(trainer)}}
+
+
+def trained_array(pictures: int, steps: int) -> dict[str, np.ndarray]:
+    return {TRAINED_KEY: np.array(json.dumps({"pictures": int(pictures), "steps": int(steps)}))}
+
+
+def trained_of(arrays) -> dict[str, int]:
+    """Pictures and steps the weights were trained for (0 and 0 for files written without them)."""
+    data = json.loads(str(arrays[TRAINED_KEY])) if TRAINED_KEY in arrays else {}
+    return {"pictures": int(data.get("pictures", 0)), "steps": int(data.get("steps", 0))}
 
 
 def architecture_of(arrays) -> ModelConfig:
@@ -69,19 +82,24 @@ def main(argv=None) -> None:
     ld = sub.add_parser("load")
     ld.add_argument("--npz", type=Path, required=True)
     ld.add_argument("--run-dir", type=Path, required=True)
-    ld.add_argument("--pictures", type=int, default=0, help="pictures the weights were trained on")
-    ld.add_argument("--step", type=int, default=0, help="training steps the weights were trained for")
+    ld.add_argument("--pictures", type=int, help="pictures the weights were trained on (default: as the file says)")
+    ld.add_argument("--step", type=int, help="training steps the weights were trained for (default: as the file says)")
     args = p.parse_args(argv)
     if args.command == "dump":
         if args.run_dir:
             trainer, latest = trainer_from_run(args.run_dir)
         else:
-            from .restore import architecture, restore_from_saved_models
+            from .restore import architecture, newest_version, restore_from_saved_models
             mcfg = architecture(args.models)
             if mcfg is None:
                 raise SystemExit(f"no models in {args.models}")
+            # the training the models carry: the red model's (the backbone and classifier are its)
+            red = newest_version(args.models / "red")
+            info = json.loads((red / "assets" / "model.json").read_text(encoding="utf-8")) if red else {}
             trainer, latest = Trainer(mcfg, 1e-3, 1000), args.models
             restore_from_saved_models(trainer, args.models)
+            trainer.pictures.assign(int(info.get("training_pictures", 0)))
+            trainer.step.assign(int(info.get("training_step", 0)))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(args.out, **to_arrays(trainer))
         print(f"{latest} -> {args.out}")
@@ -92,8 +110,9 @@ def main(argv=None) -> None:
         mcfg = architecture_of(arrays)
         trainer = Trainer(mcfg, 1e-3, 1000)
         from_arrays(trainer, arrays)
-        trainer.pictures.assign(args.pictures)
-        trainer.step.assign(args.step)
+        trained = trained_of(arrays)
+        trainer.pictures.assign(trained["pictures"] if args.pictures is None else args.pictures)
+        trainer.step.assign(trained["steps"] if args.step is None else args.step)
         args.run_dir.mkdir(parents=True, exist_ok=True)
         (args.run_dir / "state.json").write_text(json.dumps({"best": -1.0, "minutes": 0.0,
                                                                "architecture": mcfg.to_json()}))

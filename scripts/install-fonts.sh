@@ -3,7 +3,8 @@
 set -euo pipefail
 installed=$(fc-list 2>/dev/null || true)
 present() { grep -q "$1" <<<"$installed"; }
-if present "uming.ttc" && present "NotoSerifCJK" && present "DejaVuSans-Bold" && present "Humor-Sans" && present "ComicNeue-Bold"; then
+if present "uming.ttc" && present "NotoSerifCJK" && present "DejaVuSans-Bold" && present "Humor-Sans" && present "ComicNeue-Bold" \
+  && present "LeckerliOne" && present "ReggaeOne"; then
   exit 0
 fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -15,3 +16,6 @@ $SUDO apt-get install -y -q fonts-noto-cjk fonts-arphic-uming fonts-arphic-ukai 
 # the two comic Latin faces: the generator draws without them (and says so here) where missing
 $SUDO apt-get install -y -q fonts-comic-neue fonts-humor-sans >/dev/null \
   || echo "warning: fonts-comic-neue / fonts-humor-sans not installed; the generator draws without the comic faces" >&2
+# the faces drawn in training only (fonts.CURLED_LATIN_FACES): a curled C, a heavy round face
+$SUDO apt-get install -y -q fonts-leckerli-one fonts-reggae >/dev/null \
+  || echo "warning: fonts-leckerli-one / fonts-reggae not installed; training draws without the curled C" >&2

@@ -95,6 +95,7 @@ def test_font_pack_draws_the_installed_faces(tmp_path, monkeypatch):
     face = fonts.available(fonts.LATIN_FACES)[0]
     monkeypatch.setattr(fonts, "LATIN_FACES", (face,))
     monkeypatch.setattr(fonts, "CHINESE_FACES", ())
+    monkeypatch.setattr(fonts, "CURLED_LATIN_FACES", ())
     (written,) = fontpack.build(tmp_path)
     assert written.name == fonts.pack_name(face)
     installed = fonts.load(face, 16)

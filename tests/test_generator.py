@@ -228,3 +228,28 @@ def test_wider_style_draws_larger_glyphs():
 
     real, wider = mean_glyph_height(REAL), mean_glyph_height(WIDER)
     assert wider > real + 1.0, (real, wider)
+
+
+def test_faces_added_in_training_draw_only_their_characters_and_leave_the_measured_style_alone():
+    from dataclasses import replace
+
+    from training import fonts
+    from training.style import TRAINING
+    installed = fonts.available(fonts.LATIN_FACES)
+    real = CaptchaRenderer(90, 35, REAL)
+    assert real._latin_faces == installed  # the frozen sets' faces: nothing added
+    only_c = fonts.Face(installed[0].file, installed[0].index, weight=3.0, chars="C")
+    renderer = CaptchaRenderer(90, 35, replace(TRAINING, added_latin_faces=(only_c,)))
+    assert renderer._latin_faces == installed + (only_c,)
+    added = len(installed)
+    draws = np.random.default_rng(0).random(4000)
+    for ch in "SUG8":
+        assert added not in {renderer._latin_face(ch, float(d)) for d in draws}
+        # the other characters pick among the same faces with the same draws as before
+        assert [renderer._latin_face(ch, float(d)) for d in draws[:200]] == \
+            [real._latin_face(ch, float(d)) for d in draws[:200]]
+    share = np.mean([renderer._latin_face("C", float(d)) == added for d in draws])
+    expected = 3.0 / (3.0 + sum(f.weight for f in installed))
+    assert abs(share - expected) < 0.03, (share, expected)
+    # a draw at the top end (rounding) lands on the last face that draws the character
+    assert renderer._latin_face("C", 1.0) == added and renderer._latin_face("S", 1.0) == added - 1

@@ -33,7 +33,7 @@ def build(out: Path) -> list[Path]:
     text = "".join(charset.vocabulary()) + HINTER_SAMPLES
     written = []
     # one file per face: a face listed for both scripts (another weight) is written once
-    for face in {fonts.pack_name(f): f for f in fonts.CHINESE_FACES + fonts.LATIN_FACES}.values():
+    for face in {fonts.pack_name(f): f for f in fonts.CHINESE_FACES + fonts.LATIN_FACES + fonts.CURLED_LATIN_FACES}.values():
         path = fonts._resolve(face.file)
         if path is None:
             print(f"not installed, left out: {face.file}")

@@ -20,6 +20,7 @@ class Face:
     index: int = 0
     weight: float = 1.0  # relative sampling weight
     cap: float = 0.72  # height of a capital letter, in em (Latin faces are sized by it)
+    chars: str = ""  # the Latin characters the face is drawn for ("": all)
 
 
 # Song/Ming faces first: the platform draws Chinese in a SimSun-like face. Hei and Kai
@@ -54,6 +55,16 @@ LATIN_FACES = (
     Face("liberation/LiberationSans-Bold.ttf", 0, 1.0),
     Face("noto/NotoSansCJK-Bold.ttc", 2, 1.0),
     Face("wqy/wqy-microhei.ttc", 0, 0.5),
+)
+
+
+# Drawn in training only (``Style.added_latin_faces``), so the frozen evaluation sets keep their
+# pictures. The real comic face curls the top terminal of C back in (read as U by models that
+# never saw a curled C): Leckerli One, a script face, draws C so, and draws only C here (a fifth
+# of the Cs); Reggae One is heavy and round like the real face and draws everything.
+CURLED_LATIN_FACES = (
+    Face("leckerli-one/LeckerliOne-Regular.ttf", 0, 5.0, cap=0.76, chars="C"),
+    Face("reggae/ReggaeOne-Regular.ttf", 0, 1.0, cap=0.78),
 )
 
 

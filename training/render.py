@@ -51,10 +51,11 @@ class CaptchaRenderer:
         self.scale = height / REFERENCE_HEIGHT
         self.xscale = width / 90.0
         chinese_faces, latin_faces = fonts.require_fonts()
+        latin_faces += fonts.available(style.added_latin_faces)
         self._chinese_faces = chinese_faces
         self._chinese_cdf = np.cumsum(_normalise([f.weight for f in chinese_faces]))
         self._latin_faces = latin_faces
-        self._latin_cdf = np.cumsum(_normalise([f.weight for f in latin_faces]))
+        self._latin_cdfs: dict[str, tuple[np.ndarray, int]] = {}  # per character: see _latin_face
         self._chinese_count_cdf = np.cumsum(_normalise(style.chinese_shares))
         self._line_count_cdf = np.cumsum(_normalise(style.line_count_shares))
         self._chinese_chars = charset.chinese()
@@ -177,7 +178,7 @@ class CaptchaRenderer:
         shear and rotation."""
         st, s, n = self.style, self.scale, len(chars)
         chinese_face = _pick_many(self._chinese_cdf, rng, n)
-        latin_face = _pick_many(self._latin_cdf, rng, n)
+        latin_draw = rng.random(n)
         chinese_size = rng.uniform(*st.chinese_height, n) * s / 0.88
         latin_cap = rng.uniform(*st.latin_cap_height, n) * s
         chinese_shear = np.tan(np.radians(rng.uniform(*st.chinese_shear_deg, n)))
@@ -199,7 +200,7 @@ class CaptchaRenderer:
                                             chinese_shear[i], chinese_angle[i])
                 is_hollow, stroke = False, 0
             else:
-                face = self._latin_faces[latin_face[i]]
+                face = self._latin_faces[self._latin_face(ch, float(latin_draw[i]))]
                 size, shear, angle = latin_cap[i] / face.cap, latin_shear[i], latin_angle[i]
                 is_hollow = bool(hollow[i])
                 stroke = int(strokes[i]) if is_hollow else 0
@@ -217,6 +218,16 @@ class CaptchaRenderer:
             stretch = 1.0 if chinese else float(latin_stretch[i])
             masks.append(_rotate_shear(base, float(angle), float(shear), size / base_size, stretch))
         return masks
+
+    def _latin_face(self, ch: str, draw: float) -> int:
+        """The index of the Latin face for ``ch`` given a uniform ``draw``: faces picked by weight
+        among those that draw ``ch`` (as ``_pick`` does where every face draws every character)."""
+        known = self._latin_cdfs.get(ch)
+        if known is None:
+            weights = [f.weight if not f.chars or ch in f.chars else 0.0 for f in self._latin_faces]
+            known = self._latin_cdfs[ch] = (np.cumsum(_normalise(weights)), int(np.flatnonzero(weights)[-1]))
+        cdf, last = known
+        return min(int(np.searchsorted(cdf, draw, side="right")), last)
 
     def _draw_glyph(self, canvas: Image.Image, mask: Image.Image, cx: float, cy: float, opacity: float,
                     rgb: tuple) -> tuple[int, int, int, int]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .fonts import CURLED_LATIN_FACES, Face
+
 # (band, outside) background pairs measured on real pictures (captcha spec).
 MEASURED_BACKGROUNDS = (
     ((221, 163, 138), (213, 212, 206)), ((164, 218, 198), (225, 249, 210)),
@@ -64,6 +66,10 @@ class Style:
     dots: tuple[int, int] = (40, 100)
     blur_share: float = 0.15
     blur_radius: tuple[float, float] = (0.3, 0.7)
+    # -- faces ---------------------------------------------------------------------------
+    #: Latin faces drawn besides ``fonts.LATIN_FACES`` (where installed): none in the measured
+    #: style, so that adding faces to training does not redraw the frozen evaluation sets
+    added_latin_faces: tuple[Face, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -72,7 +78,7 @@ REAL = Style()
 #: Training style: more pictures with Chinese, since Chinese is the slow part to learn.
 #: Up to six Chinese characters (the platform draws at most three) so that each picture teaches
 #: 2.75 Chinese glyphs on average: the 3,565 Chinese classes need far more examples than Latin.
-TRAINING = Style(chinese_shares=(0.15, 0.15, 0.15, 0.2, 0.15, 0.1, 0.1))
+TRAINING = Style(chinese_shares=(0.15, 0.15, 0.15, 0.2, 0.15, 0.1, 0.1), added_latin_faces=CURLED_LATIN_FACES)
 #: Another renderer of the same specification may draw differently from what we measured: glyphs
 #: as tall as the spec's "15-20 px", rotations up to the +-45 degrees other generators use, more
 #: solid Latin glyphs and more noise dots. With the platform's shares of Chinese: the robustness
@@ -84,4 +90,5 @@ WIDER = replace(REAL, latin_cap_height=(11.0, 17.0), chinese_height=(13.0, 20.0)
 #: glyphs turned further than the measured +-35 (569e's C opens upwards and was read as U), and
 #: a model trained to +-45 reads 20% of pictures turned 50-70 degrees. Not to 90: a C turned a
 #: quarter is a U.
-WIDER_TRAINING = replace(WIDER, chinese_shares=TRAINING.chinese_shares, latin_rotation=(-60.0, 60.0))
+WIDER_TRAINING = replace(WIDER, chinese_shares=TRAINING.chinese_shares, latin_rotation=(-60.0, 60.0),
+                         added_latin_faces=CURLED_LATIN_FACES)

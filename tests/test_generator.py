@@ -206,9 +206,9 @@ def test_training_batches_split_between_the_four_renderers_as_configured():
         def __init__(self, inner):
             self.inner, self.asked = inner, 0
 
-        def render_batch(self, n, rng):
+        def render_batch(self, n, rng, boxes=True):
             self.asked += n
-            return self.inner.render_batch(n, rng)
+            return self.inner.render_batch(n, rng, boxes)
 
     small, large = CaptchaRenderer(90, 35, REAL), CaptchaRenderer(120, 50, REAL)
     alphabet = Alphabet(charset.vocabulary())
@@ -253,3 +253,11 @@ def test_faces_added_in_training_draw_only_their_characters_and_leave_the_measur
     assert abs(share - expected) < 0.03, (share, expected)
     # a draw at the top end (rounding) lands on the last face that draws the character
     assert renderer._latin_face("C", 1.0) == added and renderer._latin_face("S", 1.0) == added - 1
+
+
+def test_pictures_without_boxes_are_the_same_pictures():
+    renderer = CaptchaRenderer(90, 35, REAL)
+    with_boxes = renderer.render_batch(12, np.random.default_rng(8))
+    without = renderer.render_batch(12, np.random.default_rng(8), boxes=False)
+    assert all(np.array_equal(a.image, b.image) and a.text == b.text for a, b in zip(with_boxes, without))
+    assert all(len(a.boxes) == 6 and b.boxes == () for a, b in zip(with_boxes, without))

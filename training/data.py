@@ -66,7 +66,7 @@ def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Ge
     weights = np.zeros((b, heads), np.float32)
     kind = (rng.random(b) < cfg.large_share) + 2 * (rng.random(b) < cfg.wider_share)
     samples = [s for renderer, count in zip(renderers, np.bincount(kind, minlength=4), strict=True)
-               for s in renderer.render_batch(int(count), rng)]
+               for s in renderer.render_batch(int(count), rng, boxes=False)]
     for i, sample in enumerate(samples):
         img = sample.image
         others = sorted({HEAD_ORDER.index(c) for c in sample.colors} - {RED_HEAD})

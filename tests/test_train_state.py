@@ -1,5 +1,7 @@
-"""The training run's state file: resume keeps the best score, --reset-best moves it aside."""
+"""The training run's state file (resume keeps the best score, --reset-best moves it aside) and its curves."""
 import json
+
+import pytest
 
 from training.train import load_state
 
@@ -16,3 +18,18 @@ def test_resume_keeps_the_best_and_reset_moves_it_aside(tmp_path):
     assert state["best"] == -1.0 and state["earlier_bests"] == [0.84, 0.81] and state["minutes"] == 90.5
     fresh = load_state(tmp_path / "none.json", reset_best=True)
     assert fresh["best"] == -1.0 and "earlier_bests" not in fresh
+
+
+def test_curves_lay_legs_end_to_end_and_draw_the_log_of_either_trainer(tmp_path):
+    pytest.importorskip("matplotlib")
+    from training.curves import clock, draw
+    legs = [{"leg": "1", "seconds": "0"}, {"leg": "1", "seconds": "20"}, {"leg": "2", "seconds": "0"},
+            {"leg": "2", "seconds": "5"}]
+    assert clock(legs, "seconds") == [0, 20, 20, 25]
+    assert clock([{"minutes": "1.5"}, {"minutes": "3"}], "minutes") == [1.5, 3]
+    log = tmp_path / "log.csv"
+    log.write_text("minutes,step,loss,red_direct,red_fallback\n1,10,2.0,,\n2,20,1.5,0.4,0.3\n")
+    assert draw(log, tmp_path / "c.png", "minutes")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "empty.csv").write_text("minutes,loss\n")
+    assert not draw(tmp_path / "empty.csv", tmp_path / "e.png") and not (tmp_path / "e.png").exists()

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import accel_model, charset, data
+from . import accel_model, charset, curves, data
 from .data import HEAD_ORDER, FeedConfig, _worker
 from .encoding import Alphabet
 from .weights import ARCH_KEY, architecture_of, trained_array, trained_of
@@ -162,34 +162,6 @@ class Mixer:
         return reused if fresh is None else [np.concatenate([a, b]) for a, b in zip(fresh, reused)]
 
 
-def plot(log_csv: Path, out_png: Path) -> None:
-    """Loss and validation over the run's seconds (``log.csv`` of one or more legs, one after
-    another: a ``leg`` column, where present, continues the clock of the leg before)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = list(csv.DictReader(open(log_csv)))
-    offset, last_leg, last_t, t = 0.0, None, 0.0, []
-    for r in rows:
-        if r.get("leg") != last_leg:
-            offset, last_leg = last_t, r.get("leg")
-        last_t = offset + float(r["seconds"])
-        t.append(last_t)
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-    loss = [(x, float(r["loss"])) for x, r in zip(t, rows) if r.get("loss")]
-    if loss:
-        ax[0].plot(*zip(*loss))
-    ax[0].set(xlabel="seconds", ylabel="CTC loss (weighted mean over heads)", yscale="log", title="training loss")
-    for key in [k for k in rows[0] if k.endswith("_direct")]:
-        pts = [(x, float(r[key])) for x, r in zip(t, rows) if r.get(key)]
-        ax[1].plot(*zip(*pts), marker=".", label=key)
-    ax[1].set(xlabel="seconds", ylabel="exact match (held-out)", title="validation, direct route")
-    ax[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=90)
-    plt.close(fig)
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--plot", type=Path, nargs=2, metavar=("LOG_CSV", "PNG"),
@@ -208,7 +180,8 @@ def main(argv=None) -> None:
     p.add_argument("--validation-count", type=int, default=1024)
     args = p.parse_args(argv)
     if args.plot:
-        return plot(*args.plot)
+        curves.draw(*args.plot, "seconds")
+        return
     if not (args.init and args.out):
         p.error("--init and --out are required for training")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -262,7 +235,7 @@ def main(argv=None) -> None:
                      **scores})
     save(args.out, params, stats, arrays[ARCH_KEY], _carried(before, pictures, step), log_rows)
     try:
-        plot(args.out / "log.csv", args.out / "curves.png")
+        curves.draw(args.out / "log.csv", args.out / "curves.png", "seconds")
     except ImportError:
         print("matplotlib is not installed: no curves.png (python -m training.accel_train --plot LOG PNG later)")
     print("end: " + " ".join(f"{k}={v:.4g}" for k, v in log_rows[-1].items()), flush=True)

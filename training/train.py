@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from captcha_core.colors import Color
 
-from . import charset, data
+from . import charset, curves, data
 from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
 from .encoding import Alphabet
 from .export import export_color
@@ -108,28 +108,6 @@ def validate(trainer: "Trainer", val) -> dict:
     scores["mean"] = float(np.mean(list(scores.values())))
     scores["chinese_direct"] = float(np.mean(chinese)) if chinese else 0.0  # not in the mean
     return scores
-
-
-def plot(log_path: Path, out: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = list(csv.DictReader(open(log_path)))
-    if not rows:
-        return
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-    t = [float(r["minutes"]) for r in rows]
-    ax[0].plot(t, [float(r["loss"]) for r in rows])
-    ax[0].set(xlabel="minutes", ylabel="CTC loss (mean over heads)", yscale="log", title="training loss")
-    for key in [k for k in rows[-1] if k.endswith(("_direct", "_fallback"))]:
-        pts = [(float(r["minutes"]), float(r[key])) for r in rows if r.get(key)]
-        if pts:
-            ax[1].plot(*zip(*pts), label=key)
-    ax[1].set(xlabel="minutes", ylabel="exact match (held-out)", title="validation", ylim=(0, 1))
-    ax[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
 
 
 def load_state(state_file: Path, reset_best: bool = False) -> dict:
@@ -257,7 +235,7 @@ def main(argv=None) -> None:
                     row.update(last_scores)
                 writer.writerow(row)
                 log.flush()
-                plot(log_path, args.run_dir / "curves.png")
+                curves.draw(log_path, args.run_dir / "curves.png", "minutes")
         checkpoint_and_export()  # the end of a run counts too
     finally:
         bar.close()

@@ -134,3 +134,23 @@ def test_resume_from_models_exported_before_the_architecture_travelled(tmp_path)
     for x, y in zip(old.backbone.weights + old.classifier.weights + old.heads["black"].weights,
                     new.backbone.weights + new.classifier.weights + new.heads["black"].weights):
         assert np.array_equal(x.numpy(), y.numpy())
+
+
+def test_ctc_loss_scores_every_row_as_alone_and_takes_batches_of_empty_answers():
+    from training.model import ctc_loss
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(4, 9, 6)).astype(np.float32) * 2
+    labels = np.array([[-1, -1, -1], [2, 3, -1], [-1, -1, -1], [1, 1, 4]], np.int32)
+    together = ctc_loss(tf.constant(labels), tf.constant(logits), 5).numpy()
+    alone = [ctc_loss(tf.constant(labels[i:i + 1]), tf.constant(logits[i:i + 1]), 5).numpy()[0] for i in range(4)]
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
+    # an empty answer is the all-blank path, also in a batch with no other answer
+    blank_only = -tf.reduce_sum(tf.nn.log_softmax(logits[[0, 2]], axis=-1)[:, :, 5], axis=1).numpy()
+    np.testing.assert_allclose(ctc_loss(tf.constant(labels[[0, 2]]), tf.constant(logits[[0, 2]]), 5).numpy(),
+                               blank_only, rtol=1e-5)
+    # a confident model (blank everywhere, class 0 never): empty answers cost nothing, the loss stays finite
+    sure = np.full((2, 9, 6), -200.0, np.float32)
+    sure[:, :, 5] = 0.0
+    sure[1, 4, 2] = 10.0
+    loss = ctc_loss(tf.constant([[-1, -1, -1], [2, -1, -1]], tf.int32), tf.constant(sure), 5).numpy()
+    assert np.isfinite(loss).all() and loss[0] < 1e-3

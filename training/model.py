@@ -90,13 +90,21 @@ def build_classifier(cfg: ModelConfig) -> keras.Model:
 def ctc_loss(labels: tf.Tensor, logits: tf.Tensor, blank: int) -> tf.Tensor:
     """labels (B,L) int32 padded with -1; logits (B,T,K). Returns (B,) losses."""
     # Sparse labels select TensorFlow's C++ CTC kernel (dense ones take a much slower path).
-    # That kernel refuses empty labels; an empty answer has one path, all blanks, scored apart.
+    # That kernel refuses empty labels: it scores the others only, and an empty answer, whose one
+    # path is all blanks, is scored apart. (A stand-in label for the empty ones made the kernel
+    # warn "No valid path found" dozens of times a step: a trained model gives a never-drawn
+    # class no probability at all.) The kernel also refuses an empty batch: one row of uniform
+    # logits and a one-character label goes last, and its loss is dropped.
     empty = labels[:, 0] < 0
-    filled = tf.where(empty[:, None] & (tf.range(tf.shape(labels)[1]) == 0)[None, :], 0, labels)
+    rows = tf.where(~empty)[:, 0]
+    spare = tf.one_hot([0], tf.shape(labels)[1], on_value=0, off_value=-1, dtype=labels.dtype)
+    filled = tf.concat([tf.gather(labels, rows), spare], axis=0)
+    scored = tf.concat([tf.gather(logits, rows), tf.zeros_like(logits[:1])], axis=0)
     indices = tf.where(filled >= 0)
     sparse = tf.SparseTensor(indices, tf.gather_nd(filled, indices), tf.shape(filled, out_type=tf.int64))
-    logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
-    ctc = tf.nn.ctc_loss(sparse, logits, None, logit_length, logits_time_major=False, blank_index=blank)
+    logit_length = tf.fill([tf.shape(filled)[0]], tf.shape(logits)[1])
+    ctc = tf.nn.ctc_loss(sparse, scored, None, logit_length, logits_time_major=False, blank_index=blank)[:-1]
+    ctc = tf.scatter_nd(rows[:, None], ctc, tf.shape(labels, out_type=tf.int64)[:1])
     all_blank = -tf.reduce_sum(tf.nn.log_softmax(logits, axis=-1)[:, :, blank], axis=1)
     return tf.where(empty, all_blank, ctc)
 

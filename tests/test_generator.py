@@ -261,3 +261,14 @@ def test_pictures_without_boxes_are_the_same_pictures():
     without = renderer.render_batch(12, np.random.default_rng(8), boxes=False)
     assert all(np.array_equal(a.image, b.image) and a.text == b.text for a, b in zip(with_boxes, without))
     assert all(len(a.boxes) == 6 and b.boxes == () for a, b in zip(with_boxes, without))
+
+
+def test_glyph_cache_is_emptied_at_its_limit_and_draws_the_same(monkeypatch):
+    import training.render as render
+    renderer = CaptchaRenderer(90, 35, REAL)
+    first = renderer.render_batch(6, np.random.default_rng(21))
+    monkeypatch.setattr(render, "GLYPH_CACHE_LIMIT", 5)
+    render._GLYPH_CACHE.clear()
+    again = renderer.render_batch(6, np.random.default_rng(21))
+    assert 0 < len(render._GLYPH_CACHE) <= 5
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(first, again))

@@ -218,6 +218,8 @@ class CaptchaRenderer:
             key = (face, base_size, ch, is_hollow, stroke, extrude, fatten)
             base = self._glyph_cache.get(key)
             if base is None:
+                if len(self._glyph_cache) >= GLYPH_CACHE_LIMIT:
+                    self._glyph_cache.clear()
                 base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke, extrude, fatten)
             stretch = 1.0 if chinese else float(latin_stretch[i])
             masks.append(_rotate_shear(base.im, float(angle), float(shear), size / base_size, stretch))
@@ -280,8 +282,10 @@ LINE_GREEN = (0, 255, 0)
 
 #: glyph masks before the affine step, by (face, base size, character, hollow, stroke, extrude,
 #: fatten): nothing in the key depends on the picture size or style, so one process's renderers
-#: share it and warm it together (about 250,000 masks after a few minutes of training batches)
+#: share it and warm it together (about 170,000 masks and 0.9 GB after two minutes of training
+#: batches). Emptied when it reaches the limit, so that hours of training stay within memory.
 _GLYPH_CACHE: dict = {}
+GLYPH_CACHE_LIMIT = 250_000
 
 _EDGE_LUT = np.clip((np.arange(256, dtype=np.float32) - 30) * (255 / 130), 0, 255)
 _SOLID_TABLE = [255 if v > 96 else 0 for v in _EDGE_LUT]  # the solid core of a glyph

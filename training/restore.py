@@ -17,9 +17,14 @@ def newest_version(color_dir: Path) -> Path | None:
     return versions[-1][1] if versions else None
 
 
+def version_info(version: Path) -> dict:
+    """What a version folder's ``assets/model.json`` says (written by the exporter)."""
+    return json.loads((version / "assets" / "model.json").read_text(encoding="utf-8"))
+
+
 def version_architecture(version: Path) -> ModelConfig:
     """The architecture a version folder was exported with."""
-    info = json.loads((version / "assets" / "model.json").read_text(encoding="utf-8"))
+    info = version_info(version)
     return ModelConfig.from_json(info["architecture"]) if "architecture" in info else LEGACY
 
 

@@ -89,13 +89,13 @@ def main(argv=None) -> None:
         if args.run_dir:
             trainer, latest = trainer_from_run(args.run_dir)
         else:
-            from .restore import architecture, newest_version, restore_from_saved_models
+            from .restore import architecture, newest_version, restore_from_saved_models, version_info
             mcfg = architecture(args.models)
             if mcfg is None:
                 raise SystemExit(f"no models in {args.models}")
             # the training the models carry: the red model's (the backbone and classifier are its)
             red = newest_version(args.models / "red")
-            info = json.loads((red / "assets" / "model.json").read_text(encoding="utf-8")) if red else {}
+            info = version_info(red) if red else {}
             trainer, latest = Trainer(mcfg, 1e-3, 1000), args.models
             restore_from_saved_models(trainer, args.models)
             trainer.pictures.assign(int(info.get("training_pictures", 0)))

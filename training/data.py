@@ -134,3 +134,48 @@ class ReplayBuffer:
     def sample(self, n: int, rng: np.random.Generator):
         idx = rng.integers(0, self.size, n)
         return tuple(a[idx] for a in self.arrays)
+
+
+class HardExamples:
+    """Pictures the model found hard, shown again a few times (hard-example replay).
+
+    After each step, a picture whose loss is above ``quantile`` of the recent fresh pictures'
+    losses is kept (a picture already replayed ``max_replays`` times is not: a picture no one can
+    read keeps its high loss, and must not come back forever). ``take(n)`` removes and returns up
+    to n of them, the hardest first.
+    """
+
+    def __init__(self, capacity: int, quantile: float = 0.75, max_replays: int = 2, window: int = 4096):
+        self.capacity, self.quantile, self.max_replays = capacity, quantile, max_replays
+        self.recent = np.zeros(window, np.float32)
+        self.seen = 0
+        self.items: list[tuple[float, int, tuple]] = []  # (loss, replays, (image, labels, weights))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def threshold(self) -> float:
+        return float(np.quantile(self.recent[:min(self.seen, len(self.recent))], self.quantile)) if self.seen else np.inf
+
+    def offer(self, batch, losses: np.ndarray, replays: np.ndarray, fresh: np.ndarray) -> None:
+        """batch: (images, labels, weights); losses, replays (times each was replayed so far) and
+        fresh (bool) per picture. Fresh losses set the threshold."""
+        for loss in losses[fresh]:
+            self.recent[self.seen % len(self.recent)] = loss
+            self.seen += 1
+        limit = self.threshold()
+        for i in np.flatnonzero((losses > limit) & (replays < self.max_replays) & np.isfinite(losses)):
+            self.items.append((float(losses[i]), int(replays[i]), tuple(a[i] for a in batch)))
+        if len(self.items) > self.capacity:
+            self.items.sort(key=lambda item: -item[0])
+            del self.items[self.capacity:]
+
+    def take(self, n: int):
+        """(pictures as (images, labels, weights) arrays, their replay counts + 1), hardest first;
+        None when there are none."""
+        if not self.items:
+            return None
+        self.items.sort(key=lambda item: -item[0])
+        chosen, self.items = self.items[:n], self.items[n:]
+        arrays = tuple(np.stack([item[2][k] for item in chosen]) for k in range(3))
+        return arrays, np.array([item[1] + 1 for item in chosen])

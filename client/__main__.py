@@ -34,7 +34,8 @@ def main(argv=None) -> int:
                 res = client.recognize(path, args.color)
                 if args.json:
                     print(json.dumps({"file": path, "text": res.text, "confidence": round(res.confidence, 4),
-                                      "route": res.route, "model": res.model, "version": res.model_version},
+                                      "route": res.route, "model": res.model, "version": res.model_version,
+                                      "reads": res.reads, "agreeing_reads": res.agreeing_reads},
                                      ensure_ascii=False))
                 else:
                     print(f"{path}\t{res.text}\t{res.confidence:.3f}\t{res.route}\t{res.model} v{res.model_version}")

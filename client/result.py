@@ -25,13 +25,16 @@ class Result:
     color: str                 # the colour that was read
     characters: tuple[tuple[str, float], ...]
     server_ms: float
+    reads: int = 1             # readings the server made (more than 1 after a second look)
+    agreeing_reads: int = 1    # of them, those that gave this text
 
     @classmethod
     def from_pb(cls, r: pb.RecognizeResponse) -> "Result":
         color = next((c.label for c, v in _COLOR_TO_PB.items() if v == r.color), "")
         return cls(text=r.text, confidence=r.confidence, route=_ROUTES.get(r.route, "unspecified"), model=r.model,
                    model_version=r.model_version, request_id=r.request_id, color=color,
-                   characters=tuple((c.character, c.confidence) for c in r.characters), server_ms=r.server_ms)
+                   characters=tuple((c.character, c.confidence) for c in r.characters), server_ms=r.server_ms,
+                   reads=r.reads or 1, agreeing_reads=r.agreeing_reads or 1)
 
 
 def image_bytes(image) -> bytes:

@@ -68,7 +68,7 @@ def start(cfg: ServerConfig, loader=None) -> App:
     repository.refresh()
     if not repository.loaded():
         log.warning("no model loaded from %s: every request will get UNAVAILABLE until one appears", cfg.model_dir)
-    router = Router(repository, cfg.confidence_threshold)
+    router = Router(repository, cfg.confidence_threshold, views=cfg.second_look_views)
     limits = ImageLimits(max_bytes=cfg.max_image_bytes)
     service = CaptchaService(router, metrics, limits, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
     interceptors = [BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []

@@ -14,6 +14,7 @@ class ServerConfig:
     model_dir: Path = Path("saved_models")
     max_image_bytes: int = 256 * 1024
     confidence_threshold: float = 0.9
+    second_look_views: int = 9
     max_batch: int = 32
     max_wait_ms: float = 0.0
     max_queue: int = 2048
@@ -37,7 +38,10 @@ _FLAGS = {
     "port": (int, "gRPC port; 0 picks a free one (logged)"),
     "model_dir": (Path, "folder of <colour>/<version>/ SavedModels"),
     "max_image_bytes": (int, "largest picture accepted, in bytes"),
-    "confidence_threshold": (float, "direct answers below this are also read by the transform route (0: off)"),
+    "confidence_threshold": (float, "direct answers below this get a second look: read by the transform route too "
+                                    "and, in moved copies, again; the majority wins (0: off)"),
+    "second_look_views": (int, "copies each model reads in a second look: the picture, then moved a pixel "
+                               "each way (1..9; 1: the picture only, the more confident route wins)"),
     "max_batch": (int, "largest batch per model call"),
     "max_wait_ms": (float, "longest a request waits for others to batch with (0: a batch is whatever queued while the models were busy)"),
     "max_queue": (int, "pictures waiting per model before RESOURCE_EXHAUSTED"),
@@ -66,6 +70,8 @@ def parse(argv=None) -> ServerConfig:
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default,
                        help=f"{help_text} (default {default}; env CAPTCHA_{name.upper()})")
     args = p.parse_args(argv)
+    if not 1 <= args.second_look_views <= 9:
+        p.error("--second-look-views must be in 1..9")
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
     return ServerConfig(**vars(args))

@@ -12,6 +12,8 @@ class Metrics:
         self.errors = Counter("captcha_errors", "Requests refused, by status code", ["code"], registry=r)
         self.latency = Histogram("captcha_request_seconds", "Server time per picture", ["model"], registry=r,
                                  buckets=(.0005, .001, .002, .003, .005, .0075, .01, .02, .05, .1, .25, 1))
+        self.second_looks = Counter("captcha_second_looks", "Answers that took a second look (read more than once)",
+                                    ["color"], registry=r)
         self.batch_size = Histogram("captcha_batch_size", "Pictures per model call", ["model"], registry=r,
                                     buckets=(1, 2, 4, 8, 16, 32, 64))
 

@@ -2,11 +2,14 @@
 
 Direct: the asked colour's model. Colour transform: the picture is transformed so that the
 asked colour becomes red and the red model reads it; without a red model, the transform goes
-toward whichever model is loaded. With a confidence threshold, a direct answer below it is
-also read by the red model through the transform, and the more confident answer wins.
+toward whichever model is loaded. With a confidence threshold, a direct answer below it gets
+a second look: the picture is also read by the red model through the transform and, with more
+than one view, moved a pixel each way (``captcha_core.views``) and read again by both; the
+answer most readings agree on wins (of two readings that disagree, the more confident one).
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ import numpy as np
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import between
+from captcha_core.views import views, vote
 
 from .batching import BatcherClosed
 from .errors import NoModel
@@ -34,43 +38,66 @@ class Answer:
     route: Route
     model: str
     version: int
+    reads: int = 1     # readings made of the picture
+    agreeing: int = 1  # of them, those that gave this text
 
 
 class Router:
-    def __init__(self, repository: ModelRepository, threshold: float = 0.0, timeout: float = 10.0):
-        self.repository, self.threshold, self.timeout = repository, threshold, timeout
+    def __init__(self, repository: ModelRepository, threshold: float = 0.0, timeout: float = 10.0,
+                 views: int = 1):
+        """views: pictures read by each model in a second look (1: the picture as sent only)."""
+        self.repository, self.threshold, self.timeout, self.views = repository, threshold, timeout, views
 
     def read(self, image: np.ndarray, color: Color, route: Route | None = None) -> Answer:
         """image: decoded RGB uint8 (H, W, 3) at its own size."""
         direct_pick = (lambda: self.repository.get(color)) if route in (None, Route.DIRECT) else None
         fallback_pick = (lambda: self._fallback_target(color)) if route in (None, Route.COLOR_TRANSFORM) else None
-        answer = self._via(direct_pick, image, color, Route.DIRECT)
-        if answer is None:
+        answers = self._via(direct_pick, [image], color, Route.DIRECT)
+        if answers is None:
             if route is Route.DIRECT:
                 raise NoModel(f"no {color.label} model is loaded")
-            answer = self._via(fallback_pick, image, color, Route.COLOR_TRANSFORM)
-            if answer is None:
+            answers = self._via(fallback_pick, [image], color, Route.COLOR_TRANSFORM)
+            if answers is None:
                 raise NoModel(f"no model can read {color.label}: none is loaded")
-            return answer
-        if route is None and color is not Color.RED and answer.reading.confidence < self.threshold:
-            # a second opinion comes from the red model only: it is the one trained on transforms
-            other = self._via(lambda: self.repository.get(Color.RED), image, color, Route.COLOR_TRANSFORM)
-            if other is not None and other.reading.confidence > answer.reading.confidence:
-                return other
+            return answers[0]
+        answer = answers[0]
+        if route is None and answer.reading.confidence < self.threshold:
+            return self._second_look(image, color, answer)
         return answer
 
-    def _via(self, pick, image: np.ndarray, color: Color, route: Route) -> Answer | None:
-        """Reads with the servable ``pick()`` gives (None: no such servable)."""
+    def _second_look(self, image: np.ndarray, color: Color, first: Answer) -> Answer:
+        """The moved views read by the direct model, and every view by the red model through the
+        transform (the red model is the one trained on transforms); the majority wins."""
+        moved = views(image, self.views)
+        readings = [first]
+        pending = [self._start(lambda: self.repository.get(color), moved[1:], color, Route.DIRECT)] if len(moved) > 1 else []
+        if color is not Color.RED:
+            pending.append(self._start(lambda: self.repository.get(Color.RED), moved, color, Route.COLOR_TRANSFORM))
+        for started in pending:
+            readings += self._finish(started) or []
+        chosen, agreeing = vote([(a.reading.text, a.reading.confidence) for a in readings])
+        return dataclasses.replace(readings[chosen], reads=len(readings), agreeing=agreeing)
+
+    def _via(self, pick, images: list[np.ndarray], color: Color, route: Route) -> list[Answer] | None:
+        """Reads every picture with the servable ``pick()`` gives (None: no such servable)."""
+        return self._finish(self._start(pick, images, color, route))
+
+    def _start(self, pick, images: list[np.ndarray], color: Color, route: Route):
         for _ in range(3):  # a servable may be swapped out between look-up and submit
             servable = pick() if pick else None
             if servable is None:
                 return None
             try:
-                future = self._submit(servable, image, color)
+                return servable, route, [self._submit(servable, image, color) for image in images]
             except BatcherClosed:
                 continue
-            return Answer(future.result(timeout=self.timeout), route, servable.color.label, servable.version)
         raise NoModel(f"the {color.label} model is being replaced; try again")
+
+    def _finish(self, started) -> list[Answer] | None:
+        if started is None:
+            return None
+        servable, route, futures = started
+        return [Answer(f.result(timeout=self.timeout), route, servable.color.label, servable.version) for f in futures]
 
     def _fallback_target(self, color: Color) -> Servable | None:
         """The red model, or (without one) any other loaded model, for the transform route."""

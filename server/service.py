@@ -69,13 +69,15 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         elapsed = time.perf_counter() - start
         self.metrics.requests.labels(answer.model, answer.route.value).inc()
         self.metrics.latency.labels(answer.model).observe(elapsed)
+        if answer.reads > 1:
+            self.metrics.second_looks.labels(color.label).inc()
         text = answer.reading.text
         log.debug("answered", extra={"request_id": short_id(request_id), "color": color.label, "route": answer.route.value,
                                      "model": answer.model, "version": answer.version, "ms": round(elapsed * 1e3, 3)})
         return pb.RecognizeResponse(
             text=text, confidence=answer.reading.confidence, route=ROUTE_TO_PB[answer.route],
             model=answer.model, request_id=request_id, model_version=answer.version,
-            color=COLOR_TO_PB[color], server_ms=elapsed * 1e3,
+            color=COLOR_TO_PB[color], server_ms=elapsed * 1e3, reads=answer.reads, agreeing_reads=answer.agreeing,
             characters=[pb.CharacterScore(character=ch, confidence=p)
                         for ch, p in zip(text, answer.reading.char_confidences)])
 
@@ -129,4 +131,5 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                 color=COLOR_TO_PB[s.color], name=s.color.label, version=s.version, input_width=spec.input_width,
                 input_height=spec.input_height, preprocess_version=spec.preprocess_version,
                 charset_size=spec.charset_size, reads_transforms=spec.reads_transforms))
-        return pb.ListModelsResponse(models=models, confidence_threshold=self.router.threshold)
+        return pb.ListModelsResponse(models=models, confidence_threshold=self.router.threshold,
+                                     second_look_views=self.router.views)

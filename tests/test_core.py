@@ -97,3 +97,31 @@ def test_resize_gives_the_model_input_size_and_keeps_colour():
     out = resize(img, 100, 40)
     assert out.shape == (40, 100, 3) and tuple(out[20, 50]) == (255, 0, 0)
     assert prepare(solid_png(), 100, 40).shape == (40, 100, 3)
+
+
+def test_moved_views_repeat_the_edge_and_keep_the_size():
+    from captcha_core.views import SHIFTS, shifted, views
+    img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    right = shifted(img, 1, 0)
+    assert right.shape == img.shape and (right[:, 1:] == img[:, :-1]).all() and (right[:, 0] == img[:, 0]).all()
+    up = shifted(img, 0, -1)
+    assert (up[:-1] == img[1:]).all() and (up[-1] == img[-1]).all()
+    both = shifted(img, -1, 1)
+    assert (both[1:, :-1] == img[:-1, 1:]).all()
+    seen = views(img, len(SHIFTS))
+    assert seen[0] is img and len(seen) == 9 and len({v.tobytes() for v in seen}) == 9
+    assert len(views(img, 3)) == 3
+    with pytest.raises(ValueError):
+        views(img, 0)
+    with pytest.raises(ValueError):
+        shifted(img, 5, 0)
+
+
+def test_vote_takes_the_majority_then_the_confidence_then_the_surest_reading():
+    from captcha_core.views import vote
+    assert vote([("AB", 0.99), ("CD", 0.4), ("cd", 0.3)]) == (1, 2)  # two weak readings outvote one sure one
+    assert vote([("AB", 0.6), ("CD", 0.7)]) == (1, 1)  # a tie: the larger confidence
+    assert vote([("AB", 0.2), ("XY", 0.3), ("AB", 0.5), ("XY", 0.3)]) == (2, 2)  # tie on counts: sums 0.7 > 0.6
+    assert vote([("", 0.5)]) == (0, 1)
+    with pytest.raises(ValueError):
+        vote([])

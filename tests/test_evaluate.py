@@ -41,3 +41,34 @@ def test_chinese_error_kinds_on_hand_made_readings():
     assert error_kind("票税AB", "漂锐AB") == "two or more Chinese wrong"
     assert error_kind("票税AB", "票税A8") == "only Latin wrong"
     assert error_kind("票税AB", "票锐A8") == "one Chinese wrong"  # Chinese errors count first
+
+
+def test_served_route_answers_what_the_router_answers(tmp_path):
+    """The evaluation's served route and the server's router, on the same fake models and
+    pictures whose moved views the fakes read differently, give the same answers."""
+    import numpy as np
+
+    from captcha_core.colors import Color
+    from server.repository import ModelRepository
+    from server.routing import Router
+    from tests.fakes import FakeModel, write_fake
+    from training.evaluate import read_all, served
+    write_fake(tmp_path, "red", 1, confidence=0.6)
+    write_fake(tmp_path, "blue", 1, confidence=0.3)
+    write_fake(tmp_path, "black", 1, confidence=0.95)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE, Color.BLACK)}
+    rng = np.random.default_rng(3)
+    images = []
+    for _ in range(6):
+        img = np.full((40, 100, 3), 200, np.uint8)
+        img[:2, :2] = rng.integers(0, 4, (2, 2, 3)) * 60  # the fakes read the top-left pixel
+        images.append(img)
+    for color in (Color.RED, Color.BLUE, Color.BLACK):
+        for n_views in (1, 5, 9):
+            router = Router(repo, threshold=0.9, views=n_views)
+            expected = [router.read(img, color).reading.text for img in images]
+            direct = read_all(models[color.label], images)
+            assert served(models, color, images, direct, 0.9, n_views) == expected, (color, n_views)
+    repo.close()

@@ -212,3 +212,53 @@ def test_batchers_sharing_a_device_take_turns_and_gather_while_waiting():
     assert sizes == [5]  # all five taken together once the device was free
     a.close()
     b.close()
+
+
+def corner_picture():
+    """100x40 (the fakes' input size: no resizing) with four colours in the top-left 2x2 corner,
+    so that each moved view shows the fake another top-left pixel: of the nine views, four see
+    (0,0), two (0,1), two (1,0) and one (1,1)."""
+    img = np.tile(np.array(PIXEL, np.uint8), (40, 100, 1))
+    img[0, 1], img[1, 0], img[1, 1] = (50, 60, 70), (80, 90, 100), (110, 120, 130)
+    return img
+
+
+def test_second_look_reads_moved_views_through_both_routes_and_the_majority_wins(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.6)
+    write_fake(tmp_path, "blue", 1, confidence=0.2)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    img = corner_picture()
+    answer = Router(repo, threshold=0.5, views=9).read(img, Color.BLUE)
+    # direct: four readings of the corner's own pixel; transform: four of its transformed pixel;
+    # a tie on counts goes to the surer model
+    assert (answer.reads, answer.agreeing) == (18, 4)
+    assert answer.route is Route.COLOR_TRANSFORM and answer.reading.text == hex_of(to_red(img, Color.BLUE))
+    assert sum(repo.get(Color.BLUE).model.batches) == 9
+    assert sum(repo.get(Color.RED).model.batches) == 9
+    sure = Router(repo, threshold=0.1, views=9).read(img, Color.BLUE)  # sure enough: one reading
+    assert (sure.reads, sure.agreeing, sure.route) == (1, 1, Route.DIRECT)
+    forced = Router(repo, threshold=0.5, views=9).read(img, Color.BLUE, Route.DIRECT)
+    assert forced.reads == 1  # a forced route is read once, as asked
+    repo.close()
+
+
+def test_second_look_at_red_reads_moved_views_with_the_red_model_only(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.3)
+    write_fake(tmp_path, "yellow", 1, confidence=0.99)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    answer = Router(repo, threshold=0.5, views=9).read(corner_picture(), Color.RED)
+    assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (9, 4)
+    assert answer.reading.text == hex_of(corner_picture())
+    assert not repo.get(Color.YELLOW).model.batches
+    one = Router(repo, threshold=0.5, views=1).read(corner_picture(), Color.RED)
+    assert (one.reads, one.agreeing) == (1, 1)
+    repo.close()
+
+
+def test_one_view_second_look_is_the_more_confident_of_the_two_routes(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.7)
+    write_fake(tmp_path, "blue", 1, confidence=0.4)
+    answer = router_for(tmp_path, threshold=0.5).read(picture(), Color.BLUE)
+    assert answer.route is Route.COLOR_TRANSFORM and (answer.reads, answer.agreeing) == (2, 1)

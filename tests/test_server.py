@@ -295,3 +295,25 @@ def test_logs_hold_request_ids_cut_short_and_never_pictures(server, caplog):
     for r in records:
         assert len(getattr(r, "request_id", "")) <= 64
         assert "secret-bytes" not in r.getMessage() and "L" * 65 not in r.getMessage()
+
+
+def test_unsure_answer_gets_a_second_look_the_reply_and_the_metrics_say_so(tmp_path):
+    import numpy as np
+    write_fake(tmp_path, "red", 1, confidence=0.6)
+    write_fake(tmp_path, "blue", 1, confidence=0.2)
+    img = np.tile(np.array([10, 20, 200], np.uint8), (40, 100, 1))  # the fakes' input size: each moved view shows them another corner pixel
+    img[0, 1], img[1, 0], img[1, 1] = (50, 60, 70), (80, 90, 100), (110, 120, 130)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    with running(tmp_path, FakeModel) as app:  # the defaults: threshold 0.9, nine views
+        with grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            stub = pb_grpc.CaptchaServiceStub(channel)
+            reply = stub.Recognize(pb.RecognizeRequest(image=buf.getvalue(), color=pb.COLOR_BLUE))
+            assert (reply.reads, reply.agreeing_reads, reply.route) == (18, 4, pb.ROUTE_COLOR_TRANSFORM)
+            forced = stub.Recognize(pb.RecognizeRequest(image=buf.getvalue(), color=pb.COLOR_BLUE, route=pb.ROUTE_DIRECT))
+            assert (forced.reads, forced.agreeing_reads) == (1, 1)
+            assert stub.ListModels(pb.ListModelsRequest()).second_look_views == 9
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            result = client.recognize(buf.getvalue(), "blue")
+            assert (result.reads, result.agreeing_reads) == (18, 4)
+        assert app.metrics.registry.get_sample_value("captcha_second_looks_total", {"color": "blue"}) == 2

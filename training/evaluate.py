@@ -6,7 +6,10 @@ For every colour: the pictures whose answer in that colour is not empty (the pla
 asks for a colour that is there). Direct route: that colour's model. Fallback route: the
 picture transformed so that colour becomes red, read by the red model. Policy route
 (``policy@T``): the server's ``--confidence-threshold T``, where a direct answer below T is
-also read by the fallback route and the more confident answer wins. Exact match is
+also read by the fallback route and the more confident answer wins. Served route: what the
+server answers with its defaults (``--confidence-threshold``, ``--second-look-views``): a direct
+answer below the threshold gets a second look, moved views read by the direct model and through
+the transform by the red model, the majority winning (``captcha_core.views``). Exact match is
 case-insensitive, as the platform's check is.
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ from PIL import Image
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
+from captcha_core.views import views, vote
 
 from .charset import is_chinese
 
@@ -79,9 +83,27 @@ def read_all(model, images: list[np.ndarray], batch: int = 128) -> list:
 
 
 def policy(direct: list, fallback: list, threshold: float) -> list[str]:
-    """The server's threshold policy: below ``threshold`` the more confident of the two routes wins."""
-    return [d.text if d.confidence >= threshold or d.confidence >= f.confidence else f.text
+    """The server's threshold policy with one view: below ``threshold`` the more confident of the
+    two routes wins."""
+    return [d.text if d.confidence >= threshold else (d, f)[vote([(d.text, d.confidence), (f.text, f.confidence)])[0]].text
             for d, f in zip(direct, fallback)]
+
+
+def served(models: dict, color: Color, images: list[np.ndarray], direct: list, threshold: float,
+           n_views: int) -> list[str]:
+    """What the server answers (``server.routing.Router`` with these settings): below
+    ``threshold`` a second look, the majority of the direct model's readings of ``n_views`` views
+    and (for a colour other than red) the red model's readings of them through the transform."""
+    texts = [r.text for r in direct]
+    unsure = [j for j, r in enumerate(direct) if r.confidence < threshold]
+    moved = [views(images[j], n_views) for j in unsure]
+    again = read_all(models[color.label], [v for vs in moved for v in vs[1:]])
+    red = (read_all(models["red"], [to_red(v, color) for vs in moved for v in vs])
+           if color is not Color.RED and "red" in models else [])
+    for k, j in enumerate(unsure):
+        readings = [direct[j]] + again[k * (n_views - 1):(k + 1) * (n_views - 1)] + red[k * n_views:(k + 1) * n_views]
+        texts[j] = readings[vote([(r.text, r.confidence) for r in readings])[0]].text
+    return texts
 
 
 def time_per_picture(model, image: np.ndarray, repeats: int = 50, rounds: int = 5) -> float:
@@ -102,7 +124,11 @@ POLICY_THRESHOLDS = (0.5, 0.9, 1.0)
 
 
 def evaluate(models: dict, datasets: list[Dataset]) -> dict:
-    report = {"datasets": {}, "ms_per_picture": {}}
+    from server.config import ServerConfig
+    server_defaults = ServerConfig()
+    report = {"datasets": {}, "ms_per_picture": {},
+              "served": {"confidence_threshold": server_defaults.confidence_threshold,
+                         "second_look_views": server_defaults.second_look_views}}
     for ds in datasets:
         result = {}
         for color in ALL_COLORS:
@@ -119,6 +145,10 @@ def evaluate(models: dict, datasets: list[Dataset]) -> dict:
             if direct and fallback:
                 for threshold in POLICY_THRESHOLDS:
                     result[f"{color.label}/policy@{threshold}"] = score(policy(direct, fallback, threshold), truths)
+            if direct:
+                result[f"{color.label}/served"] = score(
+                    served(models, color, images, direct, server_defaults.confidence_threshold,
+                           server_defaults.second_look_views), truths)
         report["datasets"][ds.name] = result
     if datasets and datasets[0].images:
         for name, model in models.items():

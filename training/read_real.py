@@ -3,7 +3,8 @@
     python -m training.read_real --models saved_models [--real ../shared/realdata]
 
 For each picture: the colour asked (all four where it was not recorded), the direct route's
-answer and confidence, and the colour-transform route's answer.
+answer and confidence, the colour-transform route's answer, and what the server answers with
+its default policy (the second look: ``evaluate.served``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 
-from .evaluate import load_models
+from .evaluate import load_models, served
 from .fidelity import REAL_DIR
 
 
@@ -39,8 +40,10 @@ def main(argv=None) -> None:
     p.add_argument("--real", type=Path, default=REAL_DIR)
     args = p.parse_args(argv)
     models = load_models(args.models)
-    print("| picture | colour asked | direct: read (confidence) | colour transform + red model |")
-    print("|---|---|---|---|")
+    from server.config import ServerConfig
+    defaults = ServerConfig()
+    print("| picture | colour asked | direct: read (confidence) | colour transform + red model | served |")
+    print("|---|---|---|---|---|")
     for f in sorted(args.real.glob("*.png")):
         image = np.asarray(Image.open(f).convert("RGB"))
         for color in asked_colours(f.name):
@@ -48,7 +51,10 @@ def main(argv=None) -> None:
             fallback = read_one(models["red"], to_red(image, color)) if color is not Color.RED else None
             d = f"`{direct.text}` ({direct.confidence:.2f})" if direct else "—"
             t = f"`{fallback.text}` ({fallback.confidence:.2f})" if fallback else "(same as direct)"
-            print(f"| {f.name} | {color.label} | {d} | {t} |")
+            answer = (served(models, color, [image], [direct], defaults.confidence_threshold,
+                             defaults.second_look_views)[0] if direct else None)
+            a = "—" if answer is None else f"`{answer}`" + ("" if answer == direct.text else " (second look)")
+            print(f"| {f.name} | {color.label} | {d} | {t} | {a} |")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ class CharacterScore(_message.Message):
     def __init__(self, character: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms")
+    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,8 @@ class RecognizeResponse(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     COLOR_FIELD_NUMBER: _ClassVar[int]
     SERVER_MS_FIELD_NUMBER: _ClassVar[int]
+    READS_FIELD_NUMBER: _ClassVar[int]
+    AGREEING_READS_FIELD_NUMBER: _ClassVar[int]
     text: str
     confidence: float
     route: Route
@@ -71,7 +73,9 @@ class RecognizeResponse(_message.Message):
     model_version: int
     color: Color
     server_ms: float
-    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ...) -> None: ...
+    reads: int
+    agreeing_reads: int
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -98,9 +102,11 @@ class ModelInfo(_message.Message):
     def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models", "confidence_threshold")
+    __slots__ = ("models", "confidence_threshold", "second_look_views")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SECOND_LOOK_VIEWS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     confidence_threshold: float
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ...) -> None: ...
+    second_look_views: int
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., second_look_views: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,51 @@
+"""A second look at a picture the model is unsure of: the picture moved by a pixel in each
+direction, every copy read, and the answer most reads agree on wins.
+
+A reading's errors depend on where the strokes fall on the model's grid; moved by one pixel, the
+same picture is read afresh, and the readings' majority is right more often than any one of
+them (measured on the frozen evaluation sets: README, "Second look"). The server and the
+evaluation use this one module, so the figures measure what is served.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+#: (columns, rows) moves of the original picture, the unmoved one first
+SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+
+def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``image`` (H, W, 3) moved ``dx`` columns right and ``dy`` rows down, at the same size: the
+    edge row or column is repeated into the space left behind."""
+    h, w = image.shape[:2]
+    if abs(dx) >= w or abs(dy) >= h:
+        raise ValueError(f"a move of ({dx}, {dy}) leaves nothing of a {w}x{h} picture")
+    rows = np.clip(np.arange(h) - dy, 0, h - 1)
+    cols = np.clip(np.arange(w) - dx, 0, w - 1)
+    return image[rows[:, None], cols[None, :]]
+
+
+def views(image: np.ndarray, count: int) -> list[np.ndarray]:
+    """The first ``count`` moved copies (``SHIFTS`` order, the unmoved picture first)."""
+    if not 1 <= count <= len(SHIFTS):
+        raise ValueError(f"between 1 and {len(SHIFTS)} views, not {count}")
+    return [image if (dx, dy) == (0, 0) else shifted(image, dx, dy) for dx, dy in SHIFTS[:count]]
+
+
+def vote(readings: Sequence[tuple[str, float]]) -> tuple[int, int]:
+    """readings: (text, confidence) pairs. Returns (index of the reading chosen, how many readings
+    agree with it). The text most readings gave wins (compared case-insensitively, as the platform
+    does); a tie goes to the larger sum of confidences; of the winning readings, the most
+    confident one is chosen."""
+    if not readings:
+        raise ValueError("nothing to vote on")
+    counts, sums = Counter(), Counter()
+    for text, confidence in readings:
+        counts[text.upper()] += 1
+        sums[text.upper()] += confidence
+    winner = max(counts, key=lambda t: (counts[t], sums[t]))
+    chosen = max((i for i, (text, _) in enumerate(readings) if text.upper() == winner), key=lambda i: readings[i][1])
+    return chosen, counts[winner]

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from captcha_core.colors import Color
 
 from . import charset, curves, data
-from .data import HEAD_ORDER, BatchFeeder, FeedConfig, HardExamples, ReplayBuffer
+from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
 from .encoding import Alphabet
 from .export import export_color
 from .model import LEGACY, ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
@@ -66,13 +66,11 @@ class Trainer:
             losses = ctc_loss(tf.gather(tf.reshape(labels, [-1, tf.shape(labels)[-1]]), rows), logits, self.blank)
             w = tf.gather(flat_weights, rows)
             loss = tf.reduce_sum(losses * w) / tf.maximum(tf.reduce_sum(w), 1.0)
-            per_picture = tf.math.unsorted_segment_sum(losses * w, tf.cast(rows // len(HEAD_ORDER), tf.int32),
-                                                       tf.shape(images)[0])
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         self.step.assign_add(1)
         self.pictures.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
-        return loss, per_picture
+        return loss
 
     def read(self, images, head: str):
         return self._read[head](images)
@@ -140,8 +138,6 @@ def main(argv=None) -> None:
     p.add_argument("--replay", type=int, default=100_000, help="pictures kept for reuse")
     p.add_argument("--wider-share", type=float, default=FeedConfig.wider_share,
                    help="share of pictures drawn in the wider style (larger, more rotated glyphs)")
-    p.add_argument("--hard-share", type=float, default=0.0,
-                   help="share of each batch taken from pictures the model found hard (see data.HardExamples)")
     p.add_argument("--reset-best", action="store_true",
                    help="forget the run's best validation score (after a change to the generator, which "
                         "redraws the validation set), so the next validation exports")
@@ -150,8 +146,6 @@ def main(argv=None) -> None:
         p.error("--seed must be in 1..1000000")
     if not 0 <= args.wider_share <= 1:
         p.error("--wider-share must be in 0..1")
-    if not 0 <= args.hard_share < 1:
-        p.error("--hard-share must be in 0..1 (1 excluded)")
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
@@ -161,10 +155,8 @@ def main(argv=None) -> None:
     mcfg = run_architecture(args.run_dir, state, args.init_from)
     state["architecture"] = mcfg.to_json()
     state["wider_share"] = args.wider_share  # of this leg of the run
-    state["hard_share"] = args.hard_share
     state_file.write_text(json.dumps(state))  # before any checkpoint: a resume must know what it built
-    n_hard = round(args.batch_size * args.hard_share)
-    fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size - n_hard, wider_share=args.wider_share)
+    fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size, wider_share=args.wider_share)
     alphabet = Alphabet(charset.vocabulary())
     trainer = Trainer(mcfg, args.lr, args.half_life)
     ckpt = trainer.checkpoint()
@@ -182,7 +174,6 @@ def main(argv=None) -> None:
     first = feeder.get(block=True)
     replay = ReplayBuffer(args.replay, first)
     replay.add(first)
-    hard = HardExamples(capacity=20 * args.batch_size)
     rng = np.random.default_rng(args.seed)
     log_path = args.run_dir / "log.csv"
     new_log = not log_path.exists()
@@ -217,27 +208,22 @@ def main(argv=None) -> None:
             export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores, args.wider_share)
         state["minutes"] = base_minutes + (time.time() - start) / 60
         state_file.write_text(json.dumps(state))
-    batch, is_fresh = first, True
+    batch = first
     try:
         while (elapsed := time.time() - start) < args.minutes * 60 and not stop["now"]:
-            batch, replays = with_hard_examples(batch, hard, n_hard, replay, rng)
-            loss, per_picture = trainer.train_step(*[tf.constant(a) for a in batch])
+            loss = trainer.train_step(*[tf.constant(a) for a in batch])
             losses.append(float(loss))
-            if n_hard:
-                fresh_rows = np.arange(len(replays)) < (len(replays) - n_hard if is_fresh else 0)
-                hard.offer(batch, per_picture.numpy(), replays, fresh_rows)
             new = feeder.get(block=False)
             if new is not None:
                 replay.add(new)
                 fresh += len(new[0])
-                batch, is_fresh = new, True
+                batch = new
             else:
-                batch, is_fresh = replay.sample(args.batch_size - n_hard, rng), False
+                batch = replay.sample(args.batch_size, rng)
             step = int(trainer.step.numpy())
             if step % 100 == 0:
                 bar.n = int(elapsed)
-                bar.set_postfix(step=step, loss=f"{np.mean(losses[-100:]):.3f}", fresh=fresh,
-                                **({"hard": len(hard)} if n_hard else {}))
+                bar.set_postfix(step=step, loss=f"{np.mean(losses[-100:]):.3f}", fresh=fresh)
             if step % 500 == 0 or time.time() - last_val > args.validate_every * 60:
                 row = {"minutes": round(base_minutes + elapsed / 60, 2), "step": step,
                        "pictures": int(trainer.pictures.numpy()), "fresh": fresh,
@@ -258,24 +244,6 @@ def main(argv=None) -> None:
         state_file.write_text(json.dumps(state))
         feeder.close()
         log.close()
-
-
-def with_hard_examples(batch, hard: HardExamples, n_hard: int, replay: ReplayBuffer, rng):
-    """``batch`` (the fresh part) with ``n_hard`` pictures appended: hard examples, topped up from
-    the replay buffer while there are too few. Returns the batch and each picture's replay count
-    (0 for the fresh part and the top-up, which are offered to ``hard`` as new)."""
-    if not n_hard:
-        return batch, np.zeros(len(batch[0]), int)
-    taken = hard.take(n_hard)
-    parts, replays = [batch], [np.zeros(len(batch[0]), int)]
-    if taken is not None:
-        parts.append(taken[0])
-        replays.append(taken[1])
-    missing = n_hard - (len(taken[1]) if taken is not None else 0)
-    if missing:
-        parts.append(replay.sample(missing, rng))
-        replays.append(np.zeros(missing, int))
-    return tuple(np.concatenate(arrays) for arrays in zip(*parts)), np.concatenate(replays)
 
 
 def trainer_from_run(run_dir: Path) -> tuple["Trainer", str]:

@@ -41,15 +41,19 @@ class Batcher:
         self._thread.start()
 
     def submit(self, image: np.ndarray) -> Future:
-        fut: Future = Future()
+        return self.submit_many([image])[0]
+
+    def submit_many(self, images: list[np.ndarray]) -> list[Future]:
+        """Queues the pictures together, so that they go into the same batch where it has room."""
+        futures = [Future() for _ in images]
         with self._cond:
             if self._closed:
                 raise BatcherClosed("batcher is closed")
-            if len(self._items) >= self._policy.max_queue:
+            if len(self._items) + len(images) > self._policy.max_queue:
                 raise Overloaded(f"{len(self._items)} pictures are waiting; try again shortly")
-            self._items.append((image, fut))
+            self._items.extend(zip(images, futures))
             self._cond.notify()
-        return fut
+        return futures
 
     def close(self) -> None:
         """Answers everything already submitted, then stops."""

@@ -88,7 +88,7 @@ class Router:
             if servable is None:
                 return None
             try:
-                return servable, route, [self._submit(servable, image, color) for image in images]
+                return servable, route, self._submit(servable, images, color)
             except BatcherClosed:
                 continue
         raise NoModel(f"the {color.label} model is being replaced; try again")
@@ -106,7 +106,7 @@ class Router:
                 return servable
         return None
 
-    def _submit(self, servable: Servable, image: np.ndarray, color: Color) -> Future:
+    def _submit(self, servable: Servable, images: list[np.ndarray], color: Color) -> list[Future]:
         spec = servable.model.spec
-        picture = image if servable.color is color else between(image, color, servable.color)
-        return servable.batcher.submit(resize(picture, spec.input_width, spec.input_height))
+        pictures = [image if servable.color is color else between(image, color, servable.color) for image in images]
+        return servable.batcher.submit_many([resize(p, spec.input_width, spec.input_height) for p in pictures])

@@ -96,6 +96,26 @@ def test_batcher_gathers_concurrent_requests():
     batcher.close()
 
 
+def test_pictures_submitted_together_share_one_batch_even_without_waiting():
+    sizes = []
+
+    def read(images):
+        sizes.append(len(images))
+        return [Reading(str(int(img[0, 0, 0])), 1.0, ()) for img in images]
+
+    batcher = Batcher(read, BatchPolicy(max_batch=8, max_wait=0.0))
+    futures = batcher.submit_many([np.full((2, 2, 3), i, np.uint8) for i in range(9)])
+    assert [f.result(5).text for f in futures] == [str(i) for i in range(9)]
+    assert sizes == [8, 1]  # at most max_batch a batch, nothing read alone before its company
+    gate = threading.Event()
+    slow = Batcher(lambda x: (gate.wait(5), [Reading("", 1.0, ())] * len(x))[1], BatchPolicy(1, 0.0, max_queue=3))
+    with pytest.raises(Overloaded):  # more than the queue holds: none of them is queued
+        slow.submit_many([np.zeros((1, 1, 3), np.uint8)] * 4)
+    gate.set()
+    batcher.close()
+    slow.close()
+
+
 def test_lone_request_is_not_held_past_the_wait_bound():
     batcher = Batcher(lambda x: [Reading("", 1.0, ())] * len(x), BatchPolicy(max_batch=32, max_wait=0.01))
     start = time.perf_counter()

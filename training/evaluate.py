@@ -123,9 +123,14 @@ def time_per_picture(model, image: np.ndarray, repeats: int = 50, rounds: int = 
 POLICY_THRESHOLDS = (0.5, 0.9, 1.0)
 
 
-def evaluate(models: dict, datasets: list[Dataset]) -> dict:
+def evaluate(models: dict, datasets: list[Dataset], views: int | None = None) -> dict:
+    """``views``: the second look's views for the served route (default: the server's)."""
+    from dataclasses import replace
+
     from server.config import ServerConfig
     server_defaults = ServerConfig()
+    if views is not None:
+        server_defaults = replace(server_defaults, second_look_views=views)
     report = {"datasets": {}, "ms_per_picture": {},
               "served": {"confidence_threshold": server_defaults.confidence_threshold,
                          "second_look_views": server_defaults.second_look_views}}
@@ -194,13 +199,15 @@ def main(argv=None) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--threads", type=int, default=1, help="TensorFlow threads (1: the bar's 'one core')")
     p.add_argument("--out", type=Path, help="also write accuracy.md and accuracy.json in this folder")
+    p.add_argument("--second-look-views", type=int, choices=range(1, 10), metavar="1..9",
+                   help="views of the served route's second look (default: the server's default)")
     args = p.parse_args(argv)
     if args.threads:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     models = load_models(args.models)
-    report = evaluate(models, [Dataset.load(d, args.limit) for d in args.data])
+    report = evaluate(models, [Dataset.load(d, args.limit) for d in args.data], args.second_look_views)
     print(json.dumps(report, indent=2) if args.json else markdown(report))
     if args.out:
         write_report(report, models, args.out)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from concurrent.futures import Future
+import logging
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +23,11 @@ from captcha_core.transforms import between
 from captcha_core.views import views, vote
 
 from .batching import BatcherClosed
-from .errors import NoModel
+from .errors import CaptchaError, NoModel
 from .models import Reading
 from .repository import ModelRepository, Servable
+
+log = logging.getLogger("captcha.routing")
 
 
 class Route(enum.Enum):
@@ -67,14 +70,32 @@ class Router:
 
     def _second_look(self, image: np.ndarray, color: Color, first: Answer) -> Answer:
         """The moved views read by the direct model, and every view by the red model through the
-        transform (the red model is the one trained on transforms); the majority wins."""
+        transform (the red model is the one trained on transforms); the majority wins.
+
+        The second look only adds readings to the answer in hand: a model that is overloaded,
+        being replaced, failing or slower than the timeout (one deadline for the whole look)
+        leaves its readings out, and the vote goes on without them (logged)."""
         moved = views(image, self.views)
-        readings = [first]
-        pending = [self._start(lambda: self.repository.get(color), moved[1:], color, Route.DIRECT)] if len(moved) > 1 else []
+        plans = [(lambda: self.repository.get(color), moved[1:], Route.DIRECT)] if len(moved) > 1 else []
         if color is not Color.RED:
-            pending.append(self._start(lambda: self.repository.get(Color.RED), moved, color, Route.COLOR_TRANSFORM))
-        for started in pending:
-            readings += self._finish(started) or []
+            plans.append((lambda: self.repository.get(Color.RED), moved, Route.COLOR_TRANSFORM))
+        started = []
+        for pick, images, route in plans:
+            try:
+                if (one := self._start(pick, images, color, route)) is not None:
+                    started.append(one)
+            except CaptchaError as exc:
+                log.warning("second look without the %s route: %s", route.value, exc)
+        wait([f for _, _, futures in started for f in futures], timeout=self.timeout)
+        readings = [first]
+        for servable, route, futures in started:
+            for future in futures:
+                if not future.done():
+                    log.warning("second look: a %s reading missed the deadline", servable.color.label)
+                elif future.exception() is not None:
+                    log.warning("second look: the %s model failed: %s", servable.color.label, future.exception())
+                else:
+                    readings.append(Answer(future.result(), route, servable.color.label, servable.version))
         chosen, agreeing = vote([(a.reading.text, a.reading.confidence) for a in readings])
         return dataclasses.replace(readings[chosen], reads=len(readings), agreeing=agreeing)
 

@@ -1,6 +1,6 @@
 """Fake models for tests that need no TensorFlow.
 
-A fake model folder holds ``fake.json``: {"name": ..., "confidence": ..., "fail": false}. The
+A fake model folder holds ``fake.json``: {"name": ..., "confidence": ..., "fail": false, "fail_reads": false}. The
 fake reads every picture as a text telling what it saw, so routing can be checked: the mean
 colour of the picture's centre row says which transform (if any) was applied.
 """
@@ -23,6 +23,7 @@ class FakeModel:
         self.spec = ModelSpec(name=info["name"], version=int(folder.name), input_width=100, input_height=40,
                               preprocess_version=1, charset_size=3601, reads_transforms=info["name"] == "red")
         self.confidence = float(info.get("confidence", 0.9))
+        self.fail_reads = bool(info.get("fail_reads"))
         self.batches: list[int] = []
         self.lock = threading.Lock()
 
@@ -30,15 +31,19 @@ class FakeModel:
         assert images.dtype == np.uint8 and images.shape[1:] == (40, 100, 3)
         with self.lock:
             self.batches.append(len(images))
+        if self.fail_reads:
+            raise RuntimeError("this model fails at every read")
         # the text is the picture's top-left pixel, so a test can see which transform ran
         return [Reading("%02X%02X%02X" % tuple(int(v) for v in img[0, 0]), self.confidence,
                         (self.confidence,) * 6) for img in images]
 
 
-def write_fake(root: Path, color: str, version: int, confidence: float = 0.9, fail: bool = False) -> Path:
+def write_fake(root: Path, color: str, version: int, confidence: float = 0.9, fail: bool = False,
+               fail_reads: bool = False) -> Path:
     folder = Path(root) / color / str(version)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "fake.json").write_text(json.dumps({"name": color, "confidence": confidence, "fail": fail}))
+    (folder / "fake.json").write_text(json.dumps({"name": color, "confidence": confidence, "fail": fail,
+                                                  "fail_reads": fail_reads}))
     return folder
 
 

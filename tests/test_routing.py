@@ -111,7 +111,9 @@ def test_pictures_submitted_together_share_one_batch_even_without_waiting():
     slow = Batcher(lambda x: (gate.wait(5), [Reading("", 1.0, ())] * len(x))[1], BatchPolicy(1, 0.0, max_queue=3))
     with pytest.raises(Overloaded):  # more than the queue holds: none of them is queued
         slow.submit_many([np.zeros((1, 1, 3), np.uint8)] * 4)
+    held = slow.submit_many([np.zeros((1, 1, 3), np.uint8)] * 3)  # so three still fit
     gate.set()
+    assert all(f.result(5).text == "" for f in held)
     batcher.close()
     slow.close()
 
@@ -280,5 +282,23 @@ def test_second_look_at_red_reads_moved_views_with_the_red_model_only(tmp_path):
 def test_one_view_second_look_is_the_more_confident_of_the_two_routes(tmp_path):
     write_fake(tmp_path, "red", 1, confidence=0.7)
     write_fake(tmp_path, "blue", 1, confidence=0.4)
-    answer = router_for(tmp_path, threshold=0.5).read(picture(), Color.BLUE)
+    router = router_for(tmp_path, threshold=0.5)
+    answer = router.read(picture(), Color.BLUE)
     assert answer.route is Route.COLOR_TRANSFORM and (answer.reads, answer.agreeing) == (2, 1)
+    router.repository.close()
+
+
+def test_a_failing_or_overloaded_second_look_keeps_the_answer_in_hand(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.9, fail_reads=True)
+    write_fake(tmp_path, "blue", 1, confidence=0.2)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    answer = Router(repo, threshold=0.5, views=9).read(corner_picture(), Color.BLUE)
+    assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (9, 4)  # the blue readings only
+    assert answer.reading.text == hex_of(corner_picture())
+    repo.close()
+    small = ModelRepository(tmp_path, FakeModel, BatchPolicy(max_queue=4))  # a look's 8 or 9 pictures do not fit
+    small.refresh()
+    answer = Router(small, threshold=0.5, views=9).read(corner_picture(), Color.BLUE)
+    assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (1, 1)
+    small.close()

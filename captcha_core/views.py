@@ -15,6 +15,8 @@ import numpy as np
 
 #: (columns, rows) moves of the original picture, the unmoved one first
 SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+#: views each model reads first; the rest only when these readings are not settled
+FIRST_STAGE = 3
 
 
 def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -33,6 +35,20 @@ def views(image: np.ndarray, count: int) -> list[np.ndarray]:
     if not 1 <= count <= len(SHIFTS):
         raise ValueError(f"between 1 and {len(SHIFTS)} views, not {count}")
     return [image if (dx, dy) == (0, 0) else shifted(image, dx, dy) for dx, dy in SHIFTS[:count]]
+
+
+def stages(count: int) -> list[range]:
+    """The views (indices into ``views(image, count)``) read in each stage of a second look."""
+    if count <= FIRST_STAGE:
+        return [range(count)]
+    return [range(FIRST_STAGE), range(FIRST_STAGE, count)]
+
+
+def settled(agreeing: int, readings: int) -> bool:
+    """After the first stage: are the readings near enough unanimous (five in six) to stop?
+    (Measured on the frozen sets: stopping there keeps the nine-view accuracy for two thirds of
+    the readings; README, "Second look".)"""
+    return 6 * agreeing >= 5 * readings
 
 
 def vote(readings: Sequence[tuple[str, float]]) -> tuple[int, int]:

@@ -20,7 +20,7 @@ import numpy as np
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import between
-from captcha_core.views import views, vote
+from captcha_core.views import settled, stages, views, vote
 
 from .batching import BatcherClosed
 from .errors import CaptchaError, NoModel
@@ -70,15 +70,27 @@ class Router:
 
     def _second_look(self, image: np.ndarray, color: Color, first: Answer) -> Answer:
         """The moved views read by the direct model, and every view by the red model through the
-        transform (the red model is the one trained on transforms); the majority wins.
+        transform (the red model is the one trained on transforms); the majority wins. In two
+        stages (``captcha_core.views.stages``): the later views are read only when the first
+        stage's readings are not ``settled``.
 
         The second look only adds readings to the answer in hand: a model that is overloaded,
-        being replaced, failing or slower than the timeout (one deadline for the whole look)
-        leaves its readings out, and the vote goes on without them (logged)."""
+        being replaced, failing or slower than the timeout (one deadline for each stage) leaves
+        its readings out, and the vote goes on without them (logged)."""
         moved = views(image, self.views)
-        plans = [(lambda: self.repository.get(color), moved[1:], Route.DIRECT)] if len(moved) > 1 else []
-        if color is not Color.RED:
-            plans.append((lambda: self.repository.get(Color.RED), moved, Route.COLOR_TRANSFORM))
+        readings = [first]
+        for stage in stages(len(moved)):
+            plans = [(lambda: self.repository.get(color), [moved[i] for i in stage if i > 0], Route.DIRECT)]
+            if color is not Color.RED:
+                plans.append((lambda: self.repository.get(Color.RED), [moved[i] for i in stage], Route.COLOR_TRANSFORM))
+            readings += self._read_all_you_can([p for p in plans if p[1]], color)
+            chosen, agreeing = vote([(a.reading.text, a.reading.confidence) for a in readings])
+            if settled(agreeing, len(readings)):
+                break
+        return dataclasses.replace(readings[chosen], reads=len(readings), agreeing=agreeing)
+
+    def _read_all_you_can(self, plans, color: Color) -> list[Answer]:
+        """Readings of every (pick, pictures, route) plan that its model gives in time, in plan order."""
         started = []
         for pick, images, route in plans:
             try:
@@ -87,7 +99,7 @@ class Router:
             except CaptchaError as exc:
                 log.warning("second look without the %s route: %s", route.value, exc)
         wait([f for _, _, futures in started for f in futures], timeout=self.timeout)
-        readings = [first]
+        answers = []
         for servable, route, futures in started:
             for future in futures:
                 if not future.done():
@@ -95,9 +107,8 @@ class Router:
                 elif future.exception() is not None:
                     log.warning("second look: the %s model failed: %s", servable.color.label, future.exception())
                 else:
-                    readings.append(Answer(future.result(), route, servable.color.label, servable.version))
-        chosen, agreeing = vote([(a.reading.text, a.reading.confidence) for a in readings])
-        return dataclasses.replace(readings[chosen], reads=len(readings), agreeing=agreeing)
+                    answers.append(Answer(future.result(), route, servable.color.label, servable.version))
+        return answers
 
     def _via(self, pick, images: list[np.ndarray], color: Color, route: Route) -> list[Answer] | None:
         """Reads every picture with the servable ``pick()`` gives (None: no such servable)."""

@@ -125,3 +125,10 @@ def test_vote_takes_the_majority_then_the_confidence_then_the_surest_reading():
     assert vote([("", 0.5)]) == (0, 1)
     with pytest.raises(ValueError):
         vote([])
+
+
+def test_second_look_stages_and_when_the_first_is_enough():
+    from captcha_core.views import settled, stages
+    assert stages(9) == [range(3), range(3, 9)] and stages(5) == [range(3), range(3, 5)]
+    assert stages(3) == [range(3)] and stages(1) == [range(1)]
+    assert settled(5, 6) and not settled(4, 6) and settled(3, 3) and not settled(2, 3) and settled(1, 1)

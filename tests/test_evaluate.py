@@ -69,17 +69,49 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
     models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE, Color.BLACK)}
     rng = np.random.default_rng(3)
     images = []
-    for _ in range(12):
+    for i in range(12):
         img = np.full((40, 100, 3), 200, np.uint8)
         img[:2, :2] = rng.integers(0, 4, (2, 2, 3)) * 60  # the fakes read the top-left pixel
+        if i % 3 == 0:
+            img[0, 1] = img[0, 0]  # the first three views read alike: the red model's look stops early
         images.append(img)
     for color in (Color.RED, Color.BLUE, Color.BLACK):
         for n_views in (1, 5, 9):
             router = Router(repo, threshold=0.9, views=n_views)
             answers = [router.read(img, color) for img in images]
             direct = read_all(models[color.label], images)
-            assert served(models, color, images, direct, 0.9, n_views) == [a.reading.text for a in answers], \
+            reads = []
+            assert served(models, color, images, direct, 0.9, n_views, reads) == [a.reading.text for a in answers], \
                 (color, n_views)
+            assert reads == [a.reads for a in answers], (color, n_views)
             looked = [a.reads > 1 for a in answers]
             assert n_views == 1 and color is Color.RED or 0 < sum(looked) < len(images)  # sure and unsure ones
+    repo.close()
+
+
+def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
+    import numpy as np
+
+    from captcha_core.colors import Color
+    from captcha_core.transforms import to_red
+    from server.repository import ModelRepository
+    from tests.fakes import FakeModel, write_fake
+    from training.evaluate import Dataset, evaluate, markdown
+    for color in ("red", "blue"):
+        write_fake(tmp_path, color, 1, confidence=0.95)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE)}
+    img = np.full((40, 100, 3), (10, 20, 200), np.uint8)
+    right = "%02X%02X%02X" % (10, 20, 200)  # what the fake reads there directly
+    via_red = "%02X%02X%02X" % tuple(int(v) for v in to_red(img, Color.BLUE)[0, 0])
+    answers = [{"red": right, "yellow": "", "blue": right, "black": ""}, {"red": "", "yellow": "", "blue": "X", "black": ""}]
+    report = evaluate(models, [Dataset("set", [img, img], answers)])
+    result = report["datasets"]["set"]
+    assert result["red/direct"]["count"] == 1 and result["red/direct"]["exact"] == 1.0
+    assert result["blue/direct"]["count"] == 2 and result["blue/direct"]["exact"] == 0.5
+    assert result["blue/fallback"]["exact"] == 0.0 and via_red != right  # the transform route reads another text
+    assert result["blue/served"]["exact"] == 0.5  # sure direct answers: served as read
+    assert set(report["ms_per_picture"]) == {"red", "blue"} and report["ms_per_picture"]["red"] > 0
+    assert "| set | blue | served | 2 |" in markdown(report)
     repo.close()

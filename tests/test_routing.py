@@ -297,8 +297,23 @@ def test_a_failing_or_overloaded_second_look_keeps_the_answer_in_hand(tmp_path):
     assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (9, 4)  # the blue readings only
     assert answer.reading.text == hex_of(corner_picture())
     repo.close()
-    small = ModelRepository(tmp_path, FakeModel, BatchPolicy(max_queue=4))  # a look's 8 or 9 pictures do not fit
+    small = ModelRepository(tmp_path, FakeModel, BatchPolicy(max_queue=1))  # a stage's 2 or 3 pictures do not fit
     small.refresh()
     answer = Router(small, threshold=0.5, views=9).read(corner_picture(), Color.BLUE)
     assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (1, 1)
     small.close()
+
+
+def test_second_look_stops_after_three_views_when_the_readings_agree(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.6)
+    write_fake(tmp_path, "blue", 1, confidence=0.2)
+    repo = ModelRepository(tmp_path, FakeModel)
+    repo.refresh()
+    router = Router(repo, threshold=0.7, views=9)  # both models below it
+    grey = np.full((40, 100, 3), 120, np.uint8)  # every view, either route, reads the same text (R = B)
+    assert (router.read(grey, Color.BLUE).reads, router.read(grey, Color.BLUE).agreeing) == (6, 6)
+    red = router.read(grey, Color.RED)  # red is read by the red model only: three views
+    assert (red.reads, red.agreeing) == (3, 3)
+    split = router.read(corner_picture(), Color.RED)  # the corner splits the first three: all nine
+    assert (split.reads, split.agreeing) == (9, 4)
+    repo.close()

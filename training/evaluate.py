@@ -26,7 +26,7 @@ from PIL import Image
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
-from captcha_core.views import views, vote
+from captcha_core.views import settled, stages, views, vote
 
 from .charset import is_chinese
 
@@ -90,19 +90,32 @@ def policy(direct: list, fallback: list, threshold: float) -> list[str]:
 
 
 def served(models: dict, color: Color, images: list[np.ndarray], direct: list, threshold: float,
-           n_views: int) -> list[str]:
+           n_views: int, reads: list | None = None) -> list[str]:
     """What the server answers (``server.routing.Router`` with these settings): below
     ``threshold`` a second look, the majority of the direct model's readings of ``n_views`` views
-    and (for a colour other than red) the red model's readings of them through the transform."""
+    and (for a colour other than red) the red model's readings of them through the transform,
+    the later views counted only when the first stage's readings are not settled (all are read
+    here, and each stage votes on the readings the server would have in the server's order).
+    ``reads``, when given, receives how many readings the server makes of each picture."""
     texts = [r.text for r in direct]
+    counts = [1] * len(direct)
     unsure = [j for j, r in enumerate(direct) if r.confidence < threshold]
     moved = [views(images[j], n_views) for j in unsure]
     again = read_all(models[color.label], [v for vs in moved for v in vs[1:]])
     red = (read_all(models["red"], [to_red(v, color) for vs in moved for v in vs])
            if color is not Color.RED and "red" in models else [])
     for k, j in enumerate(unsure):
-        readings = [direct[j]] + again[k * (n_views - 1):(k + 1) * (n_views - 1)] + red[k * n_views:(k + 1) * n_views]
-        texts[j] = readings[vote([(r.text, r.confidence) for r in readings])[0]].text
+        mine = [direct[j]] + again[k * (n_views - 1):(k + 1) * (n_views - 1)]  # view i is mine[i]
+        theirs = red[k * n_views:(k + 1) * n_views]
+        readings = [direct[j]]
+        for stage in stages(n_views):
+            readings += [mine[i] for i in stage if i > 0] + [theirs[i] for i in stage if theirs]
+            chosen, agreeing = vote([(r.text, r.confidence) for r in readings])
+            if settled(agreeing, len(readings)):
+                break
+        texts[j], counts[j] = readings[chosen].text, len(readings)
+    if reads is not None:
+        reads.extend(counts)
     return texts
 
 

@@ -9,9 +9,12 @@ evaluation use this one module, so the figures measure what is served.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+R = TypeVar("R")
 
 #: (columns, rows) moves of the original picture, the unmoved one first
 SHIFTS: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
@@ -65,3 +68,18 @@ def vote(readings: Sequence[tuple[str, float]]) -> tuple[int, int]:
     winner = max(counts, key=lambda t: (counts[t], sums[t]))
     chosen = max((i for i, (text, _) in enumerate(readings) if text.upper() == winner), key=lambda i: readings[i][1])
     return chosen, counts[winner]
+
+
+def second_look(first: R, read_stage: Callable[[range], list[R]], count: int,
+                key: Callable[[R], tuple[str, float]]) -> tuple[R, int, int]:
+    """The vote of a second look over ``count`` views, stage by stage (``stages``): ``first`` is
+    the reading in hand, ``read_stage(views)`` the readings of those views (the server reads them
+    then; the evaluation has them already), ``key(reading)`` its (text, confidence). Stops once
+    ``settled``. Returns (the reading chosen, readings counted, how many agree with it)."""
+    readings = [first]
+    for stage in stages(count):
+        readings += read_stage(stage)
+        chosen, agreeing = vote([key(r) for r in readings])
+        if settled(agreeing, len(readings)):
+            break
+    return readings[chosen], len(readings), agreeing

@@ -20,7 +20,7 @@ import numpy as np
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import between
-from captcha_core.views import settled, stages, views, vote
+from captcha_core.views import second_look, views
 
 from .batching import BatcherClosed
 from .errors import CaptchaError, NoModel
@@ -78,16 +78,16 @@ class Router:
         being replaced, failing or slower than the timeout (one deadline for each stage) leaves
         its readings out, and the vote goes on without them (logged)."""
         moved = views(image, self.views)
-        readings = [first]
-        for stage in stages(len(moved)):
+
+        def read_stage(stage: range) -> list[Answer]:
             plans = [(lambda: self.repository.get(color), [moved[i] for i in stage if i > 0], Route.DIRECT)]
             if color is not Color.RED:
                 plans.append((lambda: self.repository.get(Color.RED), [moved[i] for i in stage], Route.COLOR_TRANSFORM))
-            readings += self._read_all_you_can([p for p in plans if p[1]], color)
-            chosen, agreeing = vote([(a.reading.text, a.reading.confidence) for a in readings])
-            if settled(agreeing, len(readings)):
-                break
-        return dataclasses.replace(readings[chosen], reads=len(readings), agreeing=agreeing)
+            return self._read_all_you_can([p for p in plans if p[1]], color)
+
+        chosen, reads, agreeing = second_look(first, read_stage, len(moved),
+                                              lambda a: (a.reading.text, a.reading.confidence))
+        return dataclasses.replace(chosen, reads=reads, agreeing=agreeing)
 
     def _read_all_you_can(self, plans, color: Color) -> list[Answer]:
         """Readings of every (pick, pictures, route) plan that its model gives in time, in plan order."""

@@ -26,10 +26,15 @@ def hex_of(img):
     return "%02X%02X%02X" % tuple(int(v) for v in img[0, 0])
 
 
-def router_for(root, threshold=0.0):
-    repo = ModelRepository(root, FakeModel)
+def loaded(root, policy=BatchPolicy()):
+    """A repository of the fake models under ``root``, loaded."""
+    repo = ModelRepository(root, FakeModel, policy)
     repo.refresh()
-    return Router(repo, threshold)
+    return repo
+
+
+def router_for(root, threshold=0.0):
+    return Router(loaded(root), threshold)
 
 
 def test_direct_route_uses_the_asked_colours_model(fake_models):
@@ -153,8 +158,7 @@ def test_model_failure_reaches_every_caller_of_the_batch():
 
 def test_repository_hot_swaps_new_versions_and_survives_corrupt_ones(tmp_path):
     write_fake(tmp_path, "red", 1)
-    repo = ModelRepository(tmp_path, FakeModel)
-    repo.refresh()
+    repo = loaded(tmp_path)
     assert repo.get(Color.RED).version == 1 and repo.get(Color.BLUE) is None
     write_fake(tmp_path, "red", 2)
     write_fake(tmp_path, "blue", 1)
@@ -175,8 +179,7 @@ def test_repository_hot_swaps_new_versions_and_survives_corrupt_ones(tmp_path):
 
 def test_requests_during_a_swap_all_get_answers(tmp_path):
     write_fake(tmp_path, "red", 1)
-    repo = ModelRepository(tmp_path, FakeModel, BatchPolicy(8, 0.001))
-    repo.refresh()
+    repo = loaded(tmp_path, BatchPolicy(8, 0.001))
     router = Router(repo)
     stop = threading.Event()
 
@@ -248,8 +251,7 @@ def corner_picture():
 def test_second_look_reads_moved_views_through_both_routes_and_the_majority_wins(tmp_path):
     write_fake(tmp_path, "red", 1, confidence=0.6)
     write_fake(tmp_path, "blue", 1, confidence=0.2)
-    repo = ModelRepository(tmp_path, FakeModel)
-    repo.refresh()
+    repo = loaded(tmp_path)
     img = corner_picture()
     answer = Router(repo, threshold=0.5, views=9).read(img, Color.BLUE)
     # direct: four readings of the corner's own pixel; transform: four of its transformed pixel;
@@ -268,8 +270,7 @@ def test_second_look_reads_moved_views_through_both_routes_and_the_majority_wins
 def test_second_look_at_red_reads_moved_views_with_the_red_model_only(tmp_path):
     write_fake(tmp_path, "red", 1, confidence=0.3)
     write_fake(tmp_path, "yellow", 1, confidence=0.99)
-    repo = ModelRepository(tmp_path, FakeModel)
-    repo.refresh()
+    repo = loaded(tmp_path)
     answer = Router(repo, threshold=0.5, views=9).read(corner_picture(), Color.RED)
     assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (9, 4)
     assert answer.reading.text == hex_of(corner_picture())
@@ -291,14 +292,12 @@ def test_one_view_second_look_is_the_more_confident_of_the_two_routes(tmp_path):
 def test_a_failing_or_overloaded_second_look_keeps_the_answer_in_hand(tmp_path):
     write_fake(tmp_path, "red", 1, confidence=0.9, fail_reads=True)
     write_fake(tmp_path, "blue", 1, confidence=0.2)
-    repo = ModelRepository(tmp_path, FakeModel)
-    repo.refresh()
+    repo = loaded(tmp_path)
     answer = Router(repo, threshold=0.5, views=9).read(corner_picture(), Color.BLUE)
     assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (9, 4)  # the blue readings only
     assert answer.reading.text == hex_of(corner_picture())
     repo.close()
-    small = ModelRepository(tmp_path, FakeModel, BatchPolicy(max_queue=1))  # a stage's 2 or 3 pictures do not fit
-    small.refresh()
+    small = loaded(tmp_path, BatchPolicy(max_queue=1))  # a stage's 2 or 3 pictures do not fit
     answer = Router(small, threshold=0.5, views=9).read(corner_picture(), Color.BLUE)
     assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (1, 1)
     small.close()
@@ -307,11 +306,11 @@ def test_a_failing_or_overloaded_second_look_keeps_the_answer_in_hand(tmp_path):
 def test_second_look_stops_after_three_views_when_the_readings_agree(tmp_path):
     write_fake(tmp_path, "red", 1, confidence=0.6)
     write_fake(tmp_path, "blue", 1, confidence=0.2)
-    repo = ModelRepository(tmp_path, FakeModel)
-    repo.refresh()
+    repo = loaded(tmp_path)
     router = Router(repo, threshold=0.7, views=9)  # both models below it
     grey = np.full((40, 100, 3), 120, np.uint8)  # every view, either route, reads the same text (R = B)
-    assert (router.read(grey, Color.BLUE).reads, router.read(grey, Color.BLUE).agreeing) == (6, 6)
+    blue = router.read(grey, Color.BLUE)
+    assert (blue.reads, blue.agreeing) == (6, 6)
     red = router.read(grey, Color.RED)  # red is read by the red model only: three views
     assert (red.reads, red.agreeing) == (3, 3)
     split = router.read(corner_picture(), Color.RED)  # the corner splits the first three: all nine

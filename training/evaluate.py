@@ -26,7 +26,7 @@ from PIL import Image
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
-from captcha_core.views import settled, stages, views, vote
+from captcha_core.views import second_look, views, vote
 
 from .charset import is_chinese
 
@@ -107,13 +107,10 @@ def served(models: dict, color: Color, images: list[np.ndarray], direct: list, t
     for k, j in enumerate(unsure):
         mine = [direct[j]] + again[k * (n_views - 1):(k + 1) * (n_views - 1)]  # view i is mine[i]
         theirs = red[k * n_views:(k + 1) * n_views]
-        readings = [direct[j]]
-        for stage in stages(n_views):
-            readings += [mine[i] for i in stage if i > 0] + [theirs[i] for i in stage if theirs]
-            chosen, agreeing = vote([(r.text, r.confidence) for r in readings])
-            if settled(agreeing, len(readings)):
-                break
-        texts[j], counts[j] = readings[chosen].text, len(readings)
+        chosen, counts[j], _ = second_look(
+            direct[j], lambda stage: [mine[i] for i in stage if i > 0] + [theirs[i] for i in stage if theirs],
+            n_views, lambda r: (r.text, r.confidence))
+        texts[j] = chosen.text
     if reads is not None:
         reads.extend(counts)
     return texts

@@ -24,12 +24,14 @@ class Color(enum.Enum):
 
     @classmethod
     def parse(cls, value: "Color | str") -> "Color":
-        """Accept a Color, a name ("red", "RED"), a key4 code ("01") or a letter ("R")."""
+        """Accept a Color, a name ("red", "RED") or a key4 code ("01"). The one-letter codes of
+        generated labels are not accepted: "B" is black there, and a caller typing "b" most likely
+        means blue."""
         if isinstance(value, Color):
             return value
         text = str(value).strip()
         for color in cls:
-            if text.lower() == color.label or text == color.key4 or text.upper() == color.letter:
+            if text.lower() == color.label or text == color.key4:
                 return color
         names = ", ".join(f"{c.label}/{c.key4}" for c in cls)
         raise ValueError(f"unknown colour {value!r}; expected one of {names}")

@@ -48,7 +48,8 @@ def decode(data: bytes, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage("image dimensions are unreasonable") from exc
     except Exception as exc:  # Pillow raises many types for damaged data
-        raise InvalidImage(f"image could not be decoded ({type(exc).__name__})") from exc
+        raise InvalidImage(f"image could not be decoded ({type(exc).__name__}); accepted formats are "
+                           f"{', '.join(ACCEPTED_FORMATS)}") from exc
     return np.asarray(rgb, dtype=np.uint8)
 
 

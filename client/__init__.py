@@ -5,11 +5,11 @@
         result = c.recognize("captcha.png", "red")
         print(result.text, result.confidence, result.route)
 """
-from .errors import (CaptchaError, ClientClosed, DeadlineExceeded, InvalidArgument, Overloaded,
+from .errors import (CaptchaError, ClientClosed, DeadlineExceeded, InvalidArgument, MessageTooLarge, Overloaded,
                      ServerError, Unauthenticated, Unavailable)
 from .result import Result
 from .sync import CaptchaClient
 from .aio import AsyncCaptchaClient
 
 __all__ = ["CaptchaClient", "AsyncCaptchaClient", "Result", "CaptchaError", "InvalidArgument", "Unavailable",
-           "Overloaded", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"]
+           "Overloaded", "MessageTooLarge", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"]

@@ -1,17 +1,27 @@
-"""Command line: ``python -m client recognize picture.png --color red --server host:port``."""
+"""Command line: ``python -m client recognize picture.png --color red --server host:port``.
+
+Exit status: 0 when every picture was read, 1 when a picture was refused (the others are still
+read; each refusal names its file) or the service could not answer, 2 for a usage error."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-from . import CaptchaClient, CaptchaError
+from . import CaptchaClient, CaptchaError, InvalidArgument
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a number of seconds above 0")
+    return value
 
 
 def main(argv=None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default="localhost:50051", help="host:port (default localhost:50051)")
-    common.add_argument("--timeout", type=float, default=5.0)
+    common.add_argument("--timeout", type=_seconds, default=5.0, help="seconds for each call (default 5)")
     common.add_argument("--token", help="bearer token, when the server asks for one")
     common.add_argument("--tls-ca", help="CA certificate (PEM) to trust; enables TLS")
     p = argparse.ArgumentParser(prog="python -m client", description="Read captcha pictures with the service.")
@@ -22,8 +32,12 @@ def main(argv=None) -> int:
     r.add_argument("--json", action="store_true", help="one JSON object a line")
     sub.add_parser("models", parents=[common], help="list the loaded models")
     args = p.parse_args(argv)
-    ca = open(args.tls_ca, "rb").read() if args.tls_ca else None
+    failed = 0
     try:
+        ca = None
+        if args.tls_ca:
+            with open(args.tls_ca, "rb") as fh:
+                ca = fh.read()
         with CaptchaClient(args.server, timeout=args.timeout, token=args.token, tls=bool(ca),
                            root_certificates=ca) as client:
             if args.command == "models":
@@ -31,7 +45,12 @@ def main(argv=None) -> int:
                     print(json.dumps(m))
                 return 0
             for path in args.pictures:
-                res = client.recognize(path, args.color)
+                try:
+                    res = client.recognize(path, args.color)
+                except (InvalidArgument, OSError) as exc:  # this picture only: go on with the next
+                    print(f"error: {path}: {exc}", file=sys.stderr)
+                    failed += 1
+                    continue
                 if args.json:
                     print(json.dumps({"file": path, "text": res.text, "confidence": round(res.confidence, 4),
                                       "route": res.route, "model": res.model, "version": res.model_version,
@@ -39,14 +58,10 @@ def main(argv=None) -> int:
                                      ensure_ascii=False))
                 else:
                     print(f"{path}\t{res.text}\t{res.confidence:.3f}\t{res.route}\t{res.model} v{res.model_version}")
-    except CaptchaError as exc:
+    except (CaptchaError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
+        return 1
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import AsyncIterator, Iterable
 
 import grpc
 
@@ -10,7 +11,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 from .channel import RETRYABLE, ChannelSettings
 from .errors import ClientClosed, from_rpc_error
-from .result import Result, build_request
+from .result import RequestStream, Result, build_request, model_rows
 
 
 class AsyncCaptchaClient:
@@ -36,16 +37,13 @@ class AsyncCaptchaClient:
             self._closed = True
             await self._channel.close()
 
-    async def recognize(self, image, color, *, request_id: str = "", route: str | None = None,
-                        timeout: float | None = None) -> Result:
+    async def _call(self, method, request, timeout):
         if self._closed:
             raise ClientClosed("this client is closed")
-        request = build_request(image, color, request_id, route)
         s = self.settings
         for attempt in range(s.retries + 1):
             try:
-                reply = await self._stub.Recognize(request, timeout=timeout or s.timeout, metadata=s.metadata())
-                return Result.from_pb(reply)
+                return await method(request, timeout=timeout or s.timeout, metadata=s.metadata())
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in RETRYABLE and attempt < s.retries:
                     await asyncio.sleep(s.delay(attempt))
@@ -53,7 +51,26 @@ class AsyncCaptchaClient:
                 raise from_rpc_error(exc) from None
         raise AssertionError("unreachable")
 
-    async def list_models(self) -> list[str]:
-        reply = await self._stub.ListModels(pb.ListModelsRequest(), timeout=self.settings.timeout,
-                                            metadata=self.settings.metadata())
-        return [m.name for m in reply.models]
+    async def recognize(self, image, color, *, request_id: str = "", route: str | None = None,
+                        timeout: float | None = None) -> Result:
+        """As ``CaptchaClient.recognize``."""
+        request = build_request(image, color, request_id, route)
+        return Result.from_pb(await self._call(self._stub.Recognize, request, timeout))
+
+    async def recognize_many(self, items: Iterable, *, timeout: float | None = None) -> AsyncIterator[Result]:
+        """As ``CaptchaClient.recognize_many``: ``async for result in client.recognize_many(pairs)``."""
+        if self._closed:
+            raise ClientClosed("this client is closed")
+        requests = RequestStream(items)
+        try:
+            async for reply in self._stub.RecognizeStream(iter(requests), timeout=timeout,
+                                                          metadata=self.settings.metadata()):
+                yield Result.from_pb(reply)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        if requests.error is not None:
+            raise requests.error
+
+    async def list_models(self) -> list[dict]:
+        """As ``CaptchaClient.list_models``."""
+        return model_rows(await self._call(self._stub.ListModels, pb.ListModelsRequest(), None))

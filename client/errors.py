@@ -25,6 +25,13 @@ class Overloaded(CaptchaError):
     code = "RESOURCE_EXHAUSTED"
 
 
+class MessageTooLarge(InvalidArgument):
+    """The request was larger than the server's transport accepts: gRPC itself refuses it with
+    RESOURCE_EXHAUSTED ("Received message larger than max"), before the service sees it. Unlike
+    an overload, a retry cannot succeed; it is an InvalidArgument for the caller."""
+    code = "RESOURCE_EXHAUSTED"
+
+
 class Unauthenticated(CaptchaError):
     """A bearer token is needed, or the one given is wrong (UNAUTHENTICATED)."""
     code = "UNAUTHENTICATED"
@@ -49,7 +56,10 @@ _BY_CODE = {cls.code: cls for cls in (InvalidArgument, Unavailable, Overloaded, 
 def from_rpc_error(exc: grpc.RpcError) -> CaptchaError:
     code = exc.code() if hasattr(exc, "code") else None
     name = code.name if code is not None else "UNKNOWN"
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    error = _BY_CODE.get(name, ServerError)(f"{name}: {details}")
+    details = (exc.details() if hasattr(exc, "details") else str(exc)) or ""
+    kind = _BY_CODE.get(name, ServerError)
+    if name == "RESOURCE_EXHAUSTED" and "larger than max" in details:
+        kind = MessageTooLarge
+    error = kind(f"{name}: {details}")
     error.code = name
     return error

@@ -61,3 +61,30 @@ def build_request(image, color, request_id: str = "", route: str | None = None) 
         raise ValueError(f"route must be one of {sorted(_ROUTE_TO_PB)} or None")
     return pb.RecognizeRequest(image=image_bytes(image), color=pb_color, request_id=request_id,
                                route=_ROUTE_TO_PB.get(route, pb.ROUTE_UNSPECIFIED))
+
+
+def model_rows(reply: pb.ListModelsResponse) -> list[dict]:
+    """ListModels' answer as plain dicts (the same for the sync and async clients)."""
+    return [{"name": m.name, "version": m.version, "input_size": (m.input_width, m.input_height),
+             "charset_size": m.charset_size, "reads_transforms": m.reads_transforms} for m in reply.models]
+
+
+class RequestStream:
+    """The requests of ``recognize_many`` from (image, colour) pairs. A pair that cannot become a
+    request (unknown colour, unreadable file, ...) ends the stream there, so that the answers
+    before it still arrive, and is kept in ``error`` for the client to raise afterwards (raised
+    inside gRPC's sending thread it would only become an opaque UNKNOWN status)."""
+
+    def __init__(self, items):
+        self._items = items
+        self.error: Exception | None = None
+
+    def __iter__(self):
+        for i, item in enumerate(self._items):
+            try:
+                image, color = item
+                request = build_request(image, color, request_id=str(i))
+            except (OSError, TypeError, ValueError) as exc:
+                self.error = type(exc)(f"item {i}: {exc}")
+                return
+            yield request

@@ -11,7 +11,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 from .channel import RETRYABLE, ChannelSettings
 from .errors import ClientClosed, from_rpc_error
-from .result import Result, build_request
+from .result import RequestStream, Result, build_request, model_rows
 
 
 class CaptchaClient:
@@ -59,17 +59,21 @@ class CaptchaClient:
         return Result.from_pb(self._call(self._stub.Recognize, build_request(image, color, request_id, route), timeout))
 
     def recognize_many(self, items: Iterable, *, timeout: float | None = None) -> Iterator[Result]:
-        """Reads many (image, color) pairs over one stream; results come in the same order."""
+        """Reads many (image, color) pairs over one stream; results come in the same order, each
+        with ``request_id`` its index. ``timeout``: seconds for the whole stream (default none: a
+        stream may be long). An item that cannot be sent (unknown colour, unreadable file) raises
+        its ValueError/TypeError/OSError, naming the item, after the results before it."""
         if self._closed:
             raise ClientClosed("this client is closed")
-        requests = (build_request(image, color, request_id=str(i)) for i, (image, color) in enumerate(items))
+        requests = RequestStream(items)
         try:
-            for reply in self._stub.RecognizeStream(requests, timeout=timeout, metadata=self.settings.metadata()):
+            for reply in self._stub.RecognizeStream(iter(requests), timeout=timeout,
+                                                    metadata=self.settings.metadata()):
                 yield Result.from_pb(reply)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
+        if requests.error is not None:
+            raise requests.error
 
     def list_models(self) -> list[dict]:
-        reply = self._call(self._stub.ListModels, pb.ListModelsRequest(), None)
-        return [{"name": m.name, "version": m.version, "input_size": (m.input_width, m.input_height),
-                 "charset_size": m.charset_size, "reads_transforms": m.reads_transforms} for m in reply.models]
+        return model_rows(self._call(self._stub.ListModels, pb.ListModelsRequest(), None))

@@ -22,6 +22,7 @@ from .metrics import Metrics
 from .repository import ModelRepository
 from .routing import Router
 from .service import CaptchaService
+from .wire import DecodeGuard
 
 log = logging.getLogger("captcha.server")
 SERVICE_NAME = captcha_pb2.DESCRIPTOR.services_by_name["CaptchaService"].full_name
@@ -71,7 +72,7 @@ def start(cfg: ServerConfig, loader=None) -> App:
     router = Router(repository, cfg.confidence_threshold, views=cfg.second_look_views)
     limits = ImageLimits(max_bytes=cfg.max_image_bytes)
     service = CaptchaService(router, metrics, limits, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
-    interceptors = [BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []
+    interceptors = ([BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []) + [DecodeGuard()]
     options = [("grpc.max_receive_message_length", max(MAX_MESSAGE, cfg.max_image_bytes + 65536)),
                ("grpc.max_send_message_length", MAX_MESSAGE),
                ("grpc.max_concurrent_streams", 256)]
@@ -90,7 +91,7 @@ def start(cfg: ServerConfig, loader=None) -> App:
         start_http_server(cfg.metrics_port, registry=metrics.registry)
         app.metrics_port = cfg.metrics_port
     if cfg.http_port >= 0:
-        app.http = http_api.start("0.0.0.0", cfg.http_port, service._answer)
+        app.http = http_api.start(cfg.host, cfg.http_port, service._answer, cfg.auth_token or "")
         app.http_port = app.http.server_address[1]
     repository.watch(cfg.poll_interval)
     status = health_pb2.HealthCheckResponse.SERVING if repository.loaded() else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -1,4 +1,5 @@
-"""Optional bearer-token check on every call (UNAUTHENTICATED otherwise)."""
+"""Optional bearer-token check on every call (UNAUTHENTICATED otherwise), except the health
+service's: orchestrators' probes (Kubernetes' gRPC probe, grpc_health_probe) send no headers."""
 from __future__ import annotations
 
 import hmac
@@ -6,9 +7,17 @@ import hmac
 import grpc
 
 
+OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+def token_matches(header: str, token: str) -> bool:
+    """Whether an ``authorization`` header carries ``token`` (constant-time comparison)."""
+    return hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+
+
 class BearerTokenInterceptor(grpc.ServerInterceptor):
     def __init__(self, token: str):
-        self._expected = f"Bearer {token}".encode()
+        self._token = token
 
         def deny(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
@@ -17,7 +26,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):
         given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(given.encode(), self._expected):
+        if token_matches(given, self._token) or handler_call_details.method.startswith(OPEN_PREFIXES):
             return continuation(handler_call_details)
         handler = continuation(handler_call_details)
         if handler is None:

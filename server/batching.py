@@ -1,7 +1,8 @@
 """Dynamic batching: concurrent reads for one model are gathered into one call.
 
 A lone request waits at most ``max_wait`` seconds for company; a batch never exceeds
-``max_batch``; more than ``max_queue`` waiting pictures means overload. Batchers that share a
+``max_batch``; more than ``max_queue`` waiting pictures means overload. A picture whose future
+was cancelled while it waited (its caller's deadline passed) is left out of its batch. Batchers that share a
 ``device`` lock run their models one at a time: on a small CPU, four colour models running at
 once only split the cores and shrink every batch, while taking turns lets each queue fill
 during the others' turns (a batch is taken only once its batcher holds the lock).
@@ -78,12 +79,15 @@ class Batcher:
                     break
                 self._cond.wait(left)
             batch, self._items = self._items[:p.max_batch], self._items[p.max_batch:]
-            return batch
+        # a reading whose caller gave up (its future cancelled while queued) is not made
+        return [(img, fut) for img, fut in batch if fut.set_running_or_notify_cancel()]
 
     def _run(self) -> None:
         while self._wait_for_work():
             with self._device:
                 batch = self._take()
+                if not batch:
+                    continue
                 try:
                     readings = self._read(np.stack([img for img, _ in batch]))
                 except Exception as exc:  # the model failed: every caller in the batch hears it

@@ -54,7 +54,7 @@ _FLAGS = {
     "tls_cert": (str, "server certificate (PEM); with --tls-key enables TLS"),
     "tls_key": (str, "server private key (PEM)"),
     "tls_client_ca": (str, "CA bundle (PEM): when set, clients must present certificates it signed"),
-    "auth_token": (str, "bearer token required on every call (empty: none)"),
+    "auth_token": (str, "bearer token required on every gRPC and HTTP call but health checks (empty: none)"),
     "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides; 1 measured fastest on 2 cores)"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
 }

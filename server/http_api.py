@@ -2,13 +2,16 @@
 
 ``POST /captcha/v1`` with JSON ``{"image": "<base64>", "param_key": "red|blue|yellow|black"}``
 answers ``{"uid": ..., "message": "<text or error>", "code": 0, "success": true}``; a
-malformed body gets 400, another method 405, another path 404.
+malformed body (``param_key`` missing included) gets 400, another method 405, another path 404.
+When the server has a bearer token, the request must carry ``Authorization: Bearer <token>``
+(401 otherwise), as gRPC calls must.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import socket
 import threading
 import uuid
 from http import HTTPStatus
@@ -16,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from captcha.v1 import captcha_pb2 as pb
 
+from .auth import token_matches
 from .errors import CaptchaError
 
 PATH = "/captcha/v1"
@@ -24,8 +28,9 @@ ERROR_HTTP = {"INVALID_ARGUMENT": 400, "UNAVAILABLE": 503, "RESOURCE_EXHAUSTED":
 MAX_BODY = 1024 * 1024
 
 
-def make_handler(answer):
-    """``answer`` is the service's RecognizeRequest -> RecognizeResponse domain call."""
+def make_handler(answer, token: str = ""):
+    """``answer`` is the service's RecognizeRequest -> RecognizeResponse domain call; ``token``,
+    when set, the bearer token every request must carry."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "captcha-http/1"
@@ -48,6 +53,8 @@ def make_handler(answer):
             uid = uuid.uuid4().hex
             if self.path.rstrip("/") != PATH:
                 return self._error(404, uid, f"unknown path; POST {PATH}")
+            if token and not token_matches(self.headers.get("Authorization", ""), token):
+                return self._error(401, uid, "a valid bearer token is required (Authorization: Bearer <token>)")
             try:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError:
@@ -57,7 +64,7 @@ def make_handler(answer):
             try:
                 body = json.loads(self.rfile.read(length))
                 image = base64.b64decode(body["image"], validate=True)
-                color = PARAM_KEYS[str(body.get("param_key", "black")).lower()]
+                color = PARAM_KEYS[str(body["param_key"]).lower()]
             except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
                 return self._error(400, uid, 'body must be JSON {"image": "<base64>", '
                                              '"param_key": "red|yellow|blue|black"}')
@@ -80,8 +87,17 @@ def make_handler(answer):
     return Handler
 
 
-def start(host: str, port: int, answer) -> ThreadingHTTPServer:
-    httpd = ThreadingHTTPServer((host, port), make_handler(answer))
-    httpd.daemon_threads = True
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def start(host: str, port: int, answer, token: str = "") -> ThreadingHTTPServer:
+    """Serves on ``host`` (gRPC's spelling: "[::]" and "0.0.0.0" both work) and ``port``."""
+    host = host.strip("[]")
+    httpd = (_Server6 if ":" in host else _Server)((host, port), make_handler(answer, token))
     threading.Thread(target=httpd.serve_forever, name="http-api", daemon=True).start()
     return httpd

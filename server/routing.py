@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import time
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
@@ -51,24 +52,29 @@ class Router:
         """views: pictures read by each model in a second look (1: the picture as sent only)."""
         self.repository, self.threshold, self.timeout, self.views = repository, threshold, timeout, views
 
-    def read(self, image: np.ndarray, color: Color, route: Route | None = None) -> Answer:
-        """image: decoded RGB uint8 (H, W, 3) at its own size."""
+    def read(self, image: np.ndarray, color: Color, route: Route | None = None,
+             timeout: float | None = None) -> Answer:
+        """image: decoded RGB uint8 (H, W, 3) at its own size. ``timeout``: seconds the caller
+        still waits (its deadline), at most the router's own; readings not begun by then are
+        dropped from their queue, and TimeoutError is raised."""
+        wait_s = self.timeout if timeout is None else max(0.0, min(self.timeout, timeout))
+        deadline = time.monotonic() + wait_s
         direct_pick = (lambda: self.repository.get(color)) if route in (None, Route.DIRECT) else None
         fallback_pick = (lambda: self._fallback_target(color)) if route in (None, Route.COLOR_TRANSFORM) else None
-        answers = self._via(direct_pick, [image], color, Route.DIRECT)
+        answers = self._via(direct_pick, [image], color, Route.DIRECT, wait_s)
         if answers is None:
             if route is Route.DIRECT:
                 raise NoModel(f"no {color.label} model is loaded")
-            answers = self._via(fallback_pick, [image], color, Route.COLOR_TRANSFORM)
+            answers = self._via(fallback_pick, [image], color, Route.COLOR_TRANSFORM, wait_s)
             if answers is None:
                 raise NoModel(f"no model can read {color.label}: none is loaded")
             return answers[0]
         answer = answers[0]
         if route is None and answer.reading.confidence < self.threshold:
-            return self._second_look(image, color, answer)
+            return self._second_look(image, color, answer, max(0.0, deadline - time.monotonic()))
         return answer
 
-    def _second_look(self, image: np.ndarray, color: Color, first: Answer) -> Answer:
+    def _second_look(self, image: np.ndarray, color: Color, first: Answer, wait_s: float) -> Answer:
         """The moved views read by the direct model, and every view by the red model through the
         transform (the red model is the one trained on transforms); the majority wins. In two
         stages (``captcha_core.views.stages``): the later views are read only when the first
@@ -76,20 +82,22 @@ class Router:
 
         The second look only adds readings to the answer in hand: a model that is overloaded,
         being replaced, failing or slower than the timeout (one deadline for each stage) leaves
-        its readings out, and the vote goes on without them (logged)."""
+        its readings out, and the vote goes on without them (logged). ``wait_s`` is the caller's
+        time left: both stages together keep to it."""
+        deadline = time.monotonic() + wait_s
         moved = views(image, self.views)
 
         def read_stage(stage: range) -> list[Answer]:
             plans = [(lambda: self.repository.get(color), [moved[i] for i in stage if i > 0], Route.DIRECT)]
             if color is not Color.RED:
                 plans.append((lambda: self.repository.get(Color.RED), [moved[i] for i in stage], Route.COLOR_TRANSFORM))
-            return self._read_all_you_can([p for p in plans if p[1]], color)
+            return self._read_all_you_can([p for p in plans if p[1]], color, max(0.0, deadline - time.monotonic()))
 
         chosen, reads, agreeing = second_look(first, read_stage, len(moved),
                                               lambda a: (a.reading.text, a.reading.confidence))
         return dataclasses.replace(chosen, reads=reads, agreeing=agreeing)
 
-    def _read_all_you_can(self, plans, color: Color) -> list[Answer]:
+    def _read_all_you_can(self, plans, color: Color, wait_s: float) -> list[Answer]:
         """Readings of every (pick, pictures, route) plan that its model gives in time, in plan order."""
         started = []
         for pick, images, route in plans:
@@ -98,7 +106,10 @@ class Router:
                     started.append(one)
             except CaptchaError as exc:
                 log.warning("second look without the %s route: %s", route.value, exc)
-        wait([f for _, _, futures in started for f in futures], timeout=self.timeout)
+        wait([f for _, _, futures in started for f in futures], timeout=wait_s)
+        for _, _, futures in started:
+            for future in futures:
+                future.cancel()  # no-op for the finished; a reading still queued is dropped
         answers = []
         for servable, route, futures in started:
             for future in futures:
@@ -110,9 +121,9 @@ class Router:
                     answers.append(Answer(future.result(), route, servable.color.label, servable.version))
         return answers
 
-    def _via(self, pick, images: list[np.ndarray], color: Color, route: Route) -> list[Answer] | None:
+    def _via(self, pick, images: list[np.ndarray], color: Color, route: Route, wait_s: float) -> list[Answer] | None:
         """Reads every picture with the servable ``pick()`` gives (None: no such servable)."""
-        return self._finish(self._start(pick, images, color, route))
+        return self._finish(self._start(pick, images, color, route), wait_s)
 
     def _start(self, pick, images: list[np.ndarray], color: Color, route: Route):
         for _ in range(3):  # a servable may be swapped out between look-up and submit
@@ -125,11 +136,16 @@ class Router:
                 continue
         raise NoModel(f"the {color.label} model is being replaced; try again")
 
-    def _finish(self, started) -> list[Answer] | None:
+    def _finish(self, started, wait_s: float) -> list[Answer] | None:
         if started is None:
             return None
         servable, route, futures = started
-        return [Answer(f.result(timeout=self.timeout), route, servable.color.label, servable.version) for f in futures]
+        _, late = wait(futures, timeout=wait_s)
+        if late:
+            for future in late:
+                future.cancel()  # still queued: dropped, nobody waits for it any more
+            raise TimeoutError(f"the {servable.color.label} model did not answer in time")
+        return [Answer(f.result(), route, servable.color.label, servable.version) for f in futures]
 
     def _fallback_target(self, color: Color) -> Servable | None:
         """The red model, or (without one) any other loaded model, for the transform route."""

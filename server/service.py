@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 import uuid
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import grpc
 
@@ -55,7 +56,8 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         self.router, self.metrics, self.limits, self.pool = router, metrics, limits, stream_pool
 
     # -- the domain call, no transport ------------------------------------------------
-    def _answer(self, request: pb.RecognizeRequest) -> pb.RecognizeResponse:
+    def _answer(self, request: pb.RecognizeRequest, timeout: float | None = None) -> pb.RecognizeResponse:
+        """``timeout``: seconds the caller still waits (None: the router's own limit)."""
         start = time.perf_counter()
         request_id = request.request_id or uuid.uuid4().hex
         color = resolve_color(request)
@@ -65,7 +67,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             image = decode(request.image, self.limits)
         except InvalidImage as exc:
             raise InvalidRequest(str(exc)) from None
-        answer: Answer = self.router.read(image, color, PB_TO_ROUTE.get(request.route))
+        answer: Answer = self.router.read(image, color, PB_TO_ROUTE.get(request.route), timeout)
         elapsed = time.perf_counter() - start
         self.metrics.requests.labels(answer.model, answer.route.value).inc()
         self.metrics.latency.labels(answer.model).observe(elapsed)
@@ -86,7 +88,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             code = getattr(grpc.StatusCode, exc.code_name)
             message = str(exc)
         elif isinstance(exc, TimeoutError):
-            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "the model did not answer in time"
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer in time: {exc}"
         else:
             log.exception("internal error", extra={"request_id": short_id(request_id)})
             code, message = grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
@@ -96,32 +98,62 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
     # -- rpcs --------------------------------------------------------------------------
     def Recognize(self, request, context):
         try:
-            return self._answer(request)
+            return self._answer(request, context.time_remaining())
         except Exception as exc:
             code, message = self._status(exc, request.request_id)
             log.info("refused: %s", message, extra={"request_id": short_id(request.request_id), "code": code.name})
             context.abort(code, message)
 
     def RecognizeStream(self, request_iterator, context):
-        pending: deque = deque()
-        index = 0
+        """Each answer goes back as soon as it and those before it are ready (in request order),
+        so a caller may wait for one answer before sending the next. At most STREAM_WINDOW
+        pictures of one stream are read at once; when the call ends (done, cancelled, expired),
+        what is still queued is dropped."""
+        queued: queue.Queue = queue.Queue()
+        room = threading.Semaphore(STREAM_WINDOW)
+        ended = threading.Event()
+        context.add_callback(ended.set)
 
-        def drain(limit):
-            while len(pending) > limit:
-                i, request, future = pending.popleft()
+        def take_requests():
+            index = 0
+            try:
+                for request in request_iterator:
+                    while not room.acquire(timeout=0.1):
+                        if ended.is_set():
+                            return
+                    if ended.is_set():
+                        return
+                    queued.put((index, request, self.pool.submit(self._answer, request, context.time_remaining())))
+                    index += 1
+            except InvalidRequest as exc:  # a request that did not parse: refused in its turn
+                refused: Future = Future()
+                refused.set_exception(exc)
+                queued.put((index, pb.RecognizeRequest(), refused))
+            except Exception as exc:  # the caller's side of the stream broke off
+                log.info("stream ended while reading requests: %s", exc)
+            finally:
+                queued.put(None)
+
+        threading.Thread(target=take_requests, name="stream-requests", daemon=True).start()
+        try:
+            while (item := queued.get()) is not None:
+                index, request, future = item
                 try:
-                    yield future.result()
+                    reply = future.result()
                 except Exception as exc:
                     code, message = self._status(exc, request.request_id)
-                    for _, _, f in pending:
-                        f.cancel()
-                    context.abort(code, f"request {i} (request_id {short_id(request.request_id)!r}): {message}")
-
-        for request in request_iterator:
-            pending.append((index, request, self.pool.submit(self._answer, request)))
-            index += 1
-            yield from drain(STREAM_WINDOW)
-        yield from drain(0)
+                    context.abort(code, f"request {index} (request_id {short_id(request.request_id)!r}): {message}")
+                room.release()
+                yield reply
+        finally:
+            ended.set()
+            while True:  # drop what was queued for a call that is over
+                try:
+                    item = queued.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[2].cancel()
 
     def ListModels(self, request, context):
         models = []

@@ -1,6 +1,7 @@
 """Fake models for tests that need no TensorFlow.
 
-A fake model folder holds ``fake.json``: {"name": ..., "confidence": ..., "fail": false, "fail_reads": false}. The
+A fake model folder holds ``fake.json``: {"name": ..., "confidence": ..., "fail": false, "fail_reads": false,
+"delay": 0}: ``delay`` seconds spent on every batch. The
 fake reads every picture as a text telling what it saw, so routing can be checked: the mean
 colour of the picture's centre row says which transform (if any) was applied.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ class FakeModel:
                               preprocess_version=1, charset_size=3601, reads_transforms=info["name"] == "red")
         self.confidence = float(info.get("confidence", 0.9))
         self.fail_reads = bool(info.get("fail_reads"))
+        self.delay = float(info.get("delay", 0))
         self.batches: list[int] = []
         self.lock = threading.Lock()
 
@@ -31,6 +34,7 @@ class FakeModel:
         assert images.dtype == np.uint8 and images.shape[1:] == (40, 100, 3)
         with self.lock:
             self.batches.append(len(images))
+        time.sleep(self.delay)
         if self.fail_reads:
             raise RuntimeError("this model fails at every read")
         # the text is the picture's top-left pixel, so a test can see which transform ran
@@ -39,11 +43,11 @@ class FakeModel:
 
 
 def write_fake(root: Path, color: str, version: int, confidence: float = 0.9, fail: bool = False,
-               fail_reads: bool = False) -> Path:
+               fail_reads: bool = False, delay: float = 0.0) -> Path:
     folder = Path(root) / color / str(version)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "fake.json").write_text(json.dumps({"name": color, "confidence": confidence, "fail": fail,
-                                                  "fail_reads": fail_reads}))
+                                                  "fail_reads": fail_reads, "delay": delay}))
     return folder
 
 

@@ -24,9 +24,9 @@ def test_public_names_of_the_sdk():
     import client
     assert sorted(client.__all__) == sorted([
         "CaptchaClient", "AsyncCaptchaClient", "Result", "CaptchaError", "InvalidArgument", "Unavailable",
-        "Overloaded", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"])
+        "Overloaded", "MessageTooLarge", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"])
     assert all(issubclass(getattr(client, n), client.CaptchaError)
-               for n in client.__all__ if n.endswith(("Argument", "Unavailable", "Overloaded", "Closed")))
+               for n in client.__all__ if n.endswith(("Argument", "Unavailable", "Overloaded", "Closed", "Large")))
 
 
 def test_every_proto_field_has_a_comment():
@@ -35,3 +35,16 @@ def test_every_proto_field_has_a_comment():
     for i, line in enumerate(lines):
         if re.match(r"\s+(repeated\s+)?\w+\s+\w+\s*=\s*\d+;", line) or re.match(r"\s+[A-Z_]+\s*=\s*\d+;", line):
             assert lines[i - 1].strip().startswith("//"), f"line {i + 1} has no comment: {line.strip()}"
+
+
+def test_package_floors_are_what_the_generated_code_checks_at_import():
+    # an SDK installed beside an older grpcio or protobuf would install fine, then fail at import
+    import re
+    import tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = dict(re.fullmatch(r"([\w-]+)>=([\d.]+)", d).groups() for d in deps)
+    grpc_code = (ROOT / "captcha/v1/captcha_pb2_grpc.py").read_text()
+    assert floors["grpcio"] == re.search(r"GRPC_GENERATED_VERSION = '([\d.]+)'", grpc_code).group(1)
+    pb_code = (ROOT / "captcha/v1/captcha_pb2.py").read_text()
+    major, minor, patch = re.search(r"PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+),", pb_code).groups()
+    assert floors["protobuf"] == f"{major}.{minor}.{patch}"

@@ -164,6 +164,69 @@ def test_stream_stops_at_a_bad_picture_after_answering_the_ones_before(stub):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "the-bad-one" in err.value.details()
 
 
+def test_stream_answers_each_picture_before_the_next_is_sent(stub):
+    # a caller in lock step (send one, wait for its answer, send the next) must not hang
+    import queue as queue_module
+    outbox = queue_module.Queue()
+
+    def requests():
+        while (item := outbox.get()) is not None:
+            yield item
+
+    replies = stub.RecognizeStream(requests(), timeout=10)
+    for i in range(3):
+        outbox.put(pb.RecognizeRequest(image=solid_png((i, 0, 0)), color=pb.COLOR_RED, request_id=f"p{i}"))
+        reply = next(replies)
+        assert (reply.request_id, reply.text) == (f"p{i}", "%02X0000" % i)
+    outbox.put(None)
+    assert list(replies) == []
+
+
+def test_a_callers_deadline_is_kept_and_expired_pictures_are_not_read(tmp_path):
+    from captcha_core.colors import Color
+    write_fake(tmp_path, "red", 1, delay=1.0)
+    with running(tmp_path, FakeModel) as app:
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+        stub = pb_grpc.CaptchaServiceStub(channel)
+        busy = stub.Recognize.future(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED), timeout=10)
+        time.sleep(0.2)  # the model is now busy with that picture for a second
+        late = [stub.Recognize.future(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, request_id=f"l{i}"),
+                                      timeout=0.2) for i in range(5)]
+        for call in late:
+            with pytest.raises(grpc.RpcError) as err:
+                call.result()
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert busy.result().text
+        time.sleep(0.3)  # the batcher has had its chance at the five queued pictures
+        assert app.repository.get(Color.RED).model.batches == [1]  # only the busy one was read
+        channel.close()
+
+
+def test_bytes_that_are_not_a_request_message_get_invalid_argument(server, caplog):
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    raw = lambda b: b  # noqa: E731 - send bytes as they are
+    bad_utf8 = bytes([0x1A, 2, 0xC3, 0x28])  # field 3 (request_id, a string) holding invalid UTF-8
+    unary = channel.unary_unary("/captcha.v1.CaptchaService/Recognize", request_serializer=raw,
+                                response_deserializer=pb.RecognizeResponse.FromString)
+    truncated = bytes([0x0A, 100]) + b"ab"  # field 1 (image) says 100 bytes follow; 2 do
+    for junk in (truncated, bad_utf8):
+        with pytest.raises(grpc.RpcError) as err:
+            unary(junk, timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a valid protobuf message" in err.value.details()
+    stream = channel.stream_stream("/captcha.v1.CaptchaService/RecognizeStream", request_serializer=raw,
+                                   response_deserializer=pb.RecognizeResponse.FromString)
+    good = pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, request_id="fine").SerializeToString()
+    got = []
+    with pytest.raises(grpc.RpcError) as err:
+        for reply in stream(iter([good, good, bad_utf8, good]), timeout=5):
+            got.append(reply.request_id)
+    assert got == ["fine", "fine"]
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("request 2 ")
+    assert "Traceback" not in caplog.text and "Exception deserializing" not in caplog.text
+    channel.close()
+
+
 def test_async_client(server):
     import asyncio
 
@@ -173,7 +236,60 @@ def test_async_client(server):
             return [r.model for r in results], await client.list_models()
 
     models, listed = asyncio.run(go())
-    assert models == ["red", "blue", "blue"] and listed == ["red", "yellow", "blue", "black"]
+    assert models == ["red", "blue", "blue"] and [m["name"] for m in listed] == ["red", "yellow", "blue", "black"]
+    with CaptchaClient(f"127.0.0.1:{server.port}") as sync_client:
+        assert listed == sync_client.list_models()  # the twins answer alike
+
+
+def test_async_client_streams_and_maps_errors(server):
+    import asyncio
+
+    async def go():
+        async with AsyncCaptchaClient(f"127.0.0.1:{server.port}") as client:
+            texts = [r.text async for r in client.recognize_many([(solid_png((i, 0, 0)), "red") for i in range(5)])]
+        async with AsyncCaptchaClient("127.0.0.1:1", retries=0, timeout=2) as nowhere:
+            with pytest.raises(Unavailable):
+                await nowhere.list_models()
+        return texts
+
+    assert asyncio.run(go()) == ["%02X0000" % i for i in range(5)]
+
+
+def test_stream_item_that_cannot_be_sent_is_named_after_the_answers_before_it(server):
+    items = [(PNG, "red"), (PNG, "blue"), (PNG, "purple"), (PNG, "red")]
+    got = []
+    with CaptchaClient(f"127.0.0.1:{server.port}") as client:
+        with pytest.raises(ValueError, match="item 2: unknown colour 'purple'"):
+            for result in client.recognize_many(items):
+                got.append(result.model)
+    assert got == ["red", "blue"]
+
+
+def test_a_message_over_the_transport_limit_is_not_called_an_overload(fake_models):
+    from client import MessageTooLarge
+    with running(fake_models, FakeModel) as app:
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            with pytest.raises(MessageTooLarge, match="larger than max") as err:
+                client.recognize(b"\0" * (9 * 1024 * 1024), "red")
+    assert isinstance(err.value, InvalidArgument) and not isinstance(err.value, Overloaded)
+
+
+def test_command_line_reads_every_picture_and_names_the_ones_refused(server, tmp_path, capsys):
+    from client.__main__ import main
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    good.write_bytes(PNG)
+    bad.write_bytes(b"not a picture")
+    address = f"127.0.0.1:{server.port}"
+    assert main(["recognize", str(bad), str(good), "--color", "01", "--server", address]) == 1
+    out, err = capsys.readouterr()
+    assert "0A14C8" in out and f"{bad}: INVALID_ARGUMENT" in err and str(good) not in err
+    assert main(["recognize", str(good), "--color", "red", "--server", address]) == 0
+    assert main(["recognize", str(good), "--color", "red", "--server", address,
+                 "--tls-ca", str(tmp_path / "missing.pem")]) == 1
+    assert "missing.pem" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["recognize", str(good), "--color", "red", "--timeout", "0"])
+    assert usage.value.code == 2
 
 
 def test_health_and_reflection_including_method_lookups(server):
@@ -194,10 +310,10 @@ def test_health_and_reflection_including_method_lookups(server):
     channel.close()
 
 
-def post(port, body, method="POST"):
+def post(port, body, method="POST", headers=None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}/captcha/v1", data=data if method == "POST" else None,
-                                 method=method)
+                                 method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -216,8 +332,11 @@ def test_http_api_of_the_seed_article(server):
     assert status == 400
     status, body = post(server.http_port, {"image": base64.b64encode(b"xx").decode(), "param_key": "red"})
     assert status == 400 and "could not be decoded" in body["message"]
+    status, body = post(server.http_port, {"image": base64.b64encode(PNG).decode()})
+    assert status == 400 and "param_key" in body["message"]  # no silent default colour
     status, _ = post(server.http_port, b"", method="GET")
     assert status == 405
+    assert server.http.server_address[0] == "127.0.0.1"  # the --host of the gRPC port, not every address
 
 
 def test_bearer_token_is_checked_on_every_call(fake_models):
@@ -232,6 +351,20 @@ def test_bearer_token_is_checked_on_every_call(fake_models):
                 client.list_models()
         with CaptchaClient(f"127.0.0.1:{app.port}", token="s3cret") as client:
             assert client.recognize(PNG, "red").model == "red"
+
+
+def test_bearer_token_guards_the_http_api_but_not_health_checks(fake_models):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    with running(fake_models, FakeModel, auth_token="s3cret", http_port=0) as app:
+        body = {"image": base64.b64encode(PNG).decode(), "param_key": "red"}
+        assert post(app.http_port, body)[0] == 401
+        assert post(app.http_port, body, headers={"Authorization": "Bearer wrong"})[0] == 401
+        status, reply = post(app.http_port, body, headers={"Authorization": "Bearer s3cret"})
+        assert status == 200 and reply["message"] == "0A14C8"
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")  # a probe sends no token
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+        channel.close()
 
 
 def test_metrics_count_requests_routes_and_errors(server):

@@ -65,8 +65,11 @@ class CaptchaServiceServicer:
 
     def RecognizeStream(self, request_iterator, context):
         """Many pictures over one stream, answers in request order, for high-throughput callers.
-        A request that fails ends the stream with its status; the message names its index and
-        request_id, and every earlier answer has been sent.
+        Each answer is sent as soon as it and every earlier one are ready: a caller may send one
+        request and wait for its answer before sending the next, or send many ahead (up to 64 are
+        read at once). A request that fails ends the stream with its status; the message names its
+        index (0-based) and request_id, and every earlier answer has been sent. The stream's
+        deadline applies to the whole stream; when the call ends, pictures still queued are dropped.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,6 +50,8 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise BatcherClosed("batcher is closed")
+            if len(self._items) + len(images) > self._policy.max_queue:  # forget the abandoned first
+                self._items = [item for item in self._items if not item[1].cancelled()]
             if len(self._items) + len(images) > self._policy.max_queue:
                 raise Overloaded(f"{len(self._items)} pictures are waiting; try again shortly")
             self._items.extend(zip(images, futures))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import socket
 import threading
@@ -94,10 +95,26 @@ class _Server(ThreadingHTTPServer):
 class _Server6(_Server):
     address_family = socket.AF_INET6
 
+    def server_bind(self):
+        if self.server_address[0] == "::":  # every address, IPv4 ones too, as gRPC's "[::]"
+            with contextlib.suppress(OSError, AttributeError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
 
 def start(host: str, port: int, answer, token: str = "") -> ThreadingHTTPServer:
-    """Serves on ``host`` (gRPC's spelling: "[::]" and "0.0.0.0" both work) and ``port``."""
+    """Serves on ``host`` (gRPC's spelling: "[::]" and "0.0.0.0" both work) and ``port``. The
+    default "[::]" listens on IPv6 and IPv4 alike, or on IPv4 alone where IPv6 is off."""
     host = host.strip("[]")
-    httpd = (_Server6 if ":" in host else _Server)((host, port), make_handler(answer, token))
+    handler = make_handler(answer, token)
+    if ":" not in host:
+        httpd = _Server((host, port), handler)
+    else:
+        try:
+            httpd = _Server6((host, port), handler)
+        except OSError:
+            if host != "::":
+                raise
+            httpd = _Server(("0.0.0.0", port), handler)
     threading.Thread(target=httpd.serve_forever, name="http-api", daemon=True).start()
     return httpd

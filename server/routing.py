@@ -24,6 +24,7 @@ from captcha_core.transforms import between
 from captcha_core.views import second_look, views
 
 from .batching import BatcherClosed
+from .calls import Call, CallEnded
 from .errors import CaptchaError, NoModel
 from .models import Reading
 from .repository import ModelRepository, Servable
@@ -53,28 +54,29 @@ class Router:
         self.repository, self.threshold, self.timeout, self.views = repository, threshold, timeout, views
 
     def read(self, image: np.ndarray, color: Color, route: Route | None = None,
-             timeout: float | None = None) -> Answer:
-        """image: decoded RGB uint8 (H, W, 3) at its own size. ``timeout``: seconds the caller
-        still waits (its deadline), at most the router's own; readings not begun by then are
-        dropped from their queue, and TimeoutError is raised."""
-        wait_s = self.timeout if timeout is None else max(0.0, min(self.timeout, timeout))
+             call: Call | None = None) -> Answer:
+        """image: decoded RGB uint8 (H, W, 3) at its own size. ``call``: the caller's deadline
+        (the router waits at most its own timeout) and the way to drop its readings still queued
+        when it goes away: past the deadline TimeoutError, after ``call.end()`` CallEnded."""
+        call = call or Call()
+        wait_s = call.time_left(self.timeout)
         deadline = time.monotonic() + wait_s
         direct_pick = (lambda: self.repository.get(color)) if route in (None, Route.DIRECT) else None
         fallback_pick = (lambda: self._fallback_target(color)) if route in (None, Route.COLOR_TRANSFORM) else None
-        answers = self._via(direct_pick, [image], color, Route.DIRECT, wait_s)
+        answers = self._via(direct_pick, [image], color, Route.DIRECT, wait_s, call)
         if answers is None:
             if route is Route.DIRECT:
                 raise NoModel(f"no {color.label} model is loaded")
-            answers = self._via(fallback_pick, [image], color, Route.COLOR_TRANSFORM, wait_s)
+            answers = self._via(fallback_pick, [image], color, Route.COLOR_TRANSFORM, wait_s, call)
             if answers is None:
                 raise NoModel(f"no model can read {color.label}: none is loaded")
             return answers[0]
         answer = answers[0]
         if route is None and answer.reading.confidence < self.threshold:
-            return self._second_look(image, color, answer, max(0.0, deadline - time.monotonic()))
+            return self._second_look(image, color, answer, max(0.0, deadline - time.monotonic()), call)
         return answer
 
-    def _second_look(self, image: np.ndarray, color: Color, first: Answer, wait_s: float) -> Answer:
+    def _second_look(self, image: np.ndarray, color: Color, first: Answer, wait_s: float, call: Call) -> Answer:
         """The moved views read by the direct model, and every view by the red model through the
         transform (the red model is the one trained on transforms); the majority wins. In two
         stages (``captcha_core.views.stages``): the later views are read only when the first
@@ -91,18 +93,18 @@ class Router:
             plans = [(lambda: self.repository.get(color), [moved[i] for i in stage if i > 0], Route.DIRECT)]
             if color is not Color.RED:
                 plans.append((lambda: self.repository.get(Color.RED), [moved[i] for i in stage], Route.COLOR_TRANSFORM))
-            return self._read_all_you_can([p for p in plans if p[1]], color, max(0.0, deadline - time.monotonic()))
+            return self._read_all_you_can([p for p in plans if p[1]], color, max(0.0, deadline - time.monotonic()), call)
 
         chosen, reads, agreeing = second_look(first, read_stage, len(moved),
                                               lambda a: (a.reading.text, a.reading.confidence))
         return dataclasses.replace(chosen, reads=reads, agreeing=agreeing)
 
-    def _read_all_you_can(self, plans, color: Color, wait_s: float) -> list[Answer]:
+    def _read_all_you_can(self, plans, color: Color, wait_s: float, call: Call) -> list[Answer]:
         """Readings of every (pick, pictures, route) plan that its model gives in time, in plan order."""
         started = []
         for pick, images, route in plans:
             try:
-                if (one := self._start(pick, images, color, route)) is not None:
+                if (one := self._start(pick, images, color, route, call)) is not None:
                     started.append(one)
             except CaptchaError as exc:
                 log.warning("second look without the %s route: %s", route.value, exc)
@@ -113,7 +115,7 @@ class Router:
         answers = []
         for servable, route, futures in started:
             for future in futures:
-                if not future.done():
+                if future.cancelled() or not future.done():
                     log.warning("second look: a %s reading missed the deadline", servable.color.label)
                 elif future.exception() is not None:
                     log.warning("second look: the %s model failed: %s", servable.color.label, future.exception())
@@ -121,17 +123,20 @@ class Router:
                     answers.append(Answer(future.result(), route, servable.color.label, servable.version))
         return answers
 
-    def _via(self, pick, images: list[np.ndarray], color: Color, route: Route, wait_s: float) -> list[Answer] | None:
+    def _via(self, pick, images: list[np.ndarray], color: Color, route: Route, wait_s: float,
+             call: Call) -> list[Answer] | None:
         """Reads every picture with the servable ``pick()`` gives (None: no such servable)."""
-        return self._finish(self._start(pick, images, color, route), wait_s)
+        return self._finish(self._start(pick, images, color, route, call), wait_s)
 
-    def _start(self, pick, images: list[np.ndarray], color: Color, route: Route):
+    def _start(self, pick, images: list[np.ndarray], color: Color, route: Route, call: Call):
         for _ in range(3):  # a servable may be swapped out between look-up and submit
             servable = pick() if pick else None
             if servable is None:
                 return None
             try:
-                return servable, route, self._submit(servable, images, color)
+                futures = self._submit(servable, images, color)
+                call.track(futures)
+                return servable, route, futures
             except BatcherClosed:
                 continue
         raise NoModel(f"the {color.label} model is being replaced; try again")
@@ -145,6 +150,8 @@ class Router:
             for future in late:
                 future.cancel()  # still queued: dropped, nobody waits for it any more
             raise TimeoutError(f"the {servable.color.label} model did not answer in time")
+        if any(f.cancelled() for f in futures):
+            raise CallEnded("the call ended before the picture was read")
         return [Answer(f.result(), route, servable.color.label, servable.version) for f in futures]
 
     def _fallback_target(self, color: Color) -> Servable | None:

@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 import grpc
 
@@ -15,6 +15,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 from captcha_core.colors import Color
 from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
+from .calls import Call
 from .errors import CaptchaError, InvalidRequest
 from .metrics import Metrics
 from .routing import Answer, Route, Router
@@ -56,8 +57,8 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         self.router, self.metrics, self.limits, self.pool = router, metrics, limits, stream_pool
 
     # -- the domain call, no transport ------------------------------------------------
-    def _answer(self, request: pb.RecognizeRequest, timeout: float | None = None) -> pb.RecognizeResponse:
-        """``timeout``: seconds the caller still waits (None: the router's own limit)."""
+    def _answer(self, request: pb.RecognizeRequest, call: Call | None = None) -> pb.RecognizeResponse:
+        """``call``: the caller's deadline and its end (None: the router's own time limit)."""
         start = time.perf_counter()
         request_id = request.request_id or uuid.uuid4().hex
         color = resolve_color(request)
@@ -67,7 +68,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             image = decode(request.image, self.limits)
         except InvalidImage as exc:
             raise InvalidRequest(str(exc)) from None
-        answer: Answer = self.router.read(image, color, PB_TO_ROUTE.get(request.route), timeout)
+        answer: Answer = self.router.read(image, color, PB_TO_ROUTE.get(request.route), call)
         elapsed = time.perf_counter() - start
         self.metrics.requests.labels(answer.model, answer.route.value).inc()
         self.metrics.latency.labels(answer.model).observe(elapsed)
@@ -89,6 +90,8 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             message = str(exc)
         elif isinstance(exc, TimeoutError):
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer in time: {exc}"
+        elif isinstance(exc, CancelledError):  # the server stopped before the picture's turn came
+            code, message = grpc.StatusCode.CANCELLED, "the call ended before the picture was read"
         else:
             log.exception("internal error", extra={"request_id": short_id(request_id)})
             code, message = grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
@@ -97,8 +100,10 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
 
     # -- rpcs --------------------------------------------------------------------------
     def Recognize(self, request, context):
+        call = Call.within(context.time_remaining())
+        context.add_callback(call.end)  # a caller that cancels frees its queued reading
         try:
-            return self._answer(request, context.time_remaining())
+            return self._answer(request, call)
         except Exception as exc:
             code, message = self._status(exc, request.request_id)
             log.info("refused: %s", message, extra={"request_id": short_id(request.request_id), "code": code.name})
@@ -111,19 +116,21 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         what is still queued is dropped."""
         queued: queue.Queue = queue.Queue()
         room = threading.Semaphore(STREAM_WINDOW)
-        ended = threading.Event()
-        context.add_callback(ended.set)
+        call = Call.within(context.time_remaining())  # the stream's deadline, for every picture
+        context.add_callback(call.end)
+        lock = threading.Lock()  # between queueing a picture and dropping the queue at the end
 
         def take_requests():
             index = 0
             try:
                 for request in request_iterator:
                     while not room.acquire(timeout=0.1):
-                        if ended.is_set():
+                        if call.ended:
                             return
-                    if ended.is_set():
-                        return
-                    queued.put((index, request, self.pool.submit(self._answer, request, context.time_remaining())))
+                    with lock:
+                        if call.ended:
+                            return
+                        queued.put((index, request, self.pool.submit(self._answer, request, call)))
                     index += 1
             except InvalidRequest as exc:  # a request that did not parse: refused in its turn
                 refused: Future = Future()
@@ -146,14 +153,15 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                 room.release()
                 yield reply
         finally:
-            ended.set()
-            while True:  # drop what was queued for a call that is over
-                try:
-                    item = queued.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[2].cancel()
+            with lock:
+                call.end()  # readings queued for the stream's pictures are dropped
+                while True:  # and pictures not yet begun are not read
+                    try:
+                        item = queued.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[2].cancel()
 
     def ListModels(self, request, context):
         models = []

@@ -9,6 +9,7 @@ import pytest
 from captcha_core.colors import Color
 from captcha_core.transforms import between, to_red
 from server.batching import Batcher, BatchPolicy
+from server.calls import Call, CallEnded
 from server.errors import NoModel, Overloaded
 from server.models import Reading
 from server.repository import ModelRepository
@@ -301,6 +302,47 @@ def test_a_failing_or_overloaded_second_look_keeps_the_answer_in_hand(tmp_path):
     answer = Router(small, threshold=0.5, views=9).read(corner_picture(), Color.BLUE)
     assert answer.route is Route.DIRECT and (answer.reads, answer.agreeing) == (1, 1)
     small.close()
+
+
+def test_a_second_look_keeps_to_the_callers_deadline_and_drops_what_is_still_queued(tmp_path):
+    write_fake(tmp_path, "red", 1, confidence=0.9, delay=0.5)  # slow: one picture a batch, 0.5 s each
+    write_fake(tmp_path, "blue", 1, confidence=0.2)
+    repo = loaded(tmp_path, BatchPolicy(max_batch=1))
+    start = time.monotonic()
+    answer = Router(repo, threshold=0.5, views=9).read(corner_picture(), Color.BLUE, call=Call.within(0.3))
+    took = time.monotonic() - start
+    assert answer.route is Route.DIRECT and answer.reading.text == hex_of(corner_picture())
+    assert took < 1.4  # the red model alone needs 1.5 s for a stage's three views
+    time.sleep(1.2)
+    red = repo.get(Color.RED).model
+    assert sum(red.batches) < 3  # the red pictures still queued at the deadline were never read
+    repo.close()
+
+
+def test_a_call_that_ends_drops_its_queued_readings_and_hears_so(tmp_path):
+    write_fake(tmp_path, "red", 1, delay=0.4)
+    repo = loaded(tmp_path, BatchPolicy(max_batch=1))
+    router = Router(repo)
+    busy = ThreadPoolExecutor(1).submit(router.read, picture(), Color.RED)  # holds the model
+    time.sleep(0.1)
+    call = Call()
+    waiting = ThreadPoolExecutor(1).submit(router.read, picture(), Color.RED, None, call)
+    time.sleep(0.1)
+    call.end()  # e.g. the stream it came by was cancelled
+    with pytest.raises(CallEnded):
+        waiting.result(timeout=5)
+    assert busy.result(timeout=5).reading.text
+    time.sleep(0.5)
+    assert repo.get(Color.RED).model.batches == [1]  # the ended call's picture was never read
+    full = loaded(tmp_path, BatchPolicy(max_batch=1, max_queue=1))
+    first = full.get(Color.RED).batcher.submit_many([np.zeros((40, 100, 3), np.uint8)])
+    time.sleep(0.1)  # the model is busy with it: the queue is empty, with room for one
+    queued = full.get(Color.RED).batcher.submit_many([np.zeros((40, 100, 3), np.uint8)])
+    queued[0].cancel()  # abandoned: it no longer takes the queue's room
+    full.get(Color.RED).batcher.submit_many([np.zeros((40, 100, 3), np.uint8)])
+    assert first[0].result(timeout=5)
+    repo.close()
+    full.close()
 
 
 def test_second_look_stops_after_three_views_when_the_readings_agree(tmp_path):

@@ -202,6 +202,24 @@ def test_a_callers_deadline_is_kept_and_expired_pictures_are_not_read(tmp_path):
         channel.close()
 
 
+def test_a_cancelled_stream_frees_the_pictures_it_had_queued(tmp_path):
+    from captcha_core.colors import Color
+    write_fake(tmp_path, "red", 1, delay=0.05)
+    with running(tmp_path, FakeModel, max_batch=2) as app:
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+        stub = pb_grpc.CaptchaServiceStub(channel)
+        requests = [pb.RecognizeRequest(image=solid_png((i, 0, 0)), color=pb.COLOR_RED) for i in range(60)]
+        replies = stub.RecognizeStream(iter(requests), timeout=30)
+        next(replies)
+        replies.cancel()
+        model = app.repository.get(Color.RED).model
+        read_at_cancel = sum(model.batches)
+        time.sleep(0.6)  # long enough for the model to read a dozen more batches
+        assert sum(model.batches) <= read_at_cancel + 2 * 2  # at most the batches already begun
+        assert sum(model.batches) < 60
+        channel.close()
+
+
 def test_bytes_that_are_not_a_request_message_get_invalid_argument(server, caplog):
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     raw = lambda b: b  # noqa: E731 - send bytes as they are
@@ -351,6 +369,18 @@ def test_bearer_token_is_checked_on_every_call(fake_models):
                 client.list_models()
         with CaptchaClient(f"127.0.0.1:{app.port}", token="s3cret") as client:
             assert client.recognize(PNG, "red").model == "red"
+
+
+def test_http_api_on_the_default_host_answers_ipv4_callers():
+    from server import http_api
+    from server.config import ServerConfig
+    httpd = http_api.start(ServerConfig().host, 0, lambda request: pb.RecognizeResponse(text="AB"))
+    try:
+        status, body = post(httpd.server_address[1], {"image": base64.b64encode(PNG).decode(), "param_key": "red"})
+        assert status == 200 and body["message"] == "AB"  # reached through 127.0.0.1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_bearer_token_guards_the_http_api_but_not_health_checks(fake_models):

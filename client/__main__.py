@@ -63,5 +63,6 @@ def main(argv=None) -> int:
         return 1
     return 1 if failed else 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

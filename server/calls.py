@@ -13,8 +13,11 @@ PRUNE_AT = 256  # tracked futures before the finished ones are forgotten (long s
 
 
 class CallEnded(CaptchaError):
-    """The caller went away before the picture was read."""
+    """The caller went away (or the server stopped) before the picture was read."""
     code_name = "CANCELLED"
+
+    def __init__(self, message: str = "the call ended before the picture was read"):
+        super().__init__(message)
 
 
 class Call:

@@ -83,9 +83,8 @@ class Router:
         stage's readings are not ``settled``.
 
         The second look only adds readings to the answer in hand: a model that is overloaded,
-        being replaced, failing or slower than the timeout (one deadline for each stage) leaves
-        its readings out, and the vote goes on without them (logged). ``wait_s`` is the caller's
-        time left: both stages together keep to it."""
+        being replaced, failing or too slow leaves its readings out, and the vote goes on without
+        them (logged). ``wait_s`` is the caller's time left: both stages together keep to it."""
         deadline = time.monotonic() + wait_s
         moved = views(image, self.views)
 
@@ -151,7 +150,7 @@ class Router:
                 future.cancel()  # still queued: dropped, nobody waits for it any more
             raise TimeoutError(f"the {servable.color.label} model did not answer in time")
         if any(f.cancelled() for f in futures):
-            raise CallEnded("the call ended before the picture was read")
+            raise CallEnded()
         return [Answer(f.result(), route, servable.color.label, servable.version) for f in futures]
 
     def _fallback_target(self, color: Color) -> Servable | None:

@@ -15,7 +15,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 from captcha_core.colors import Color
 from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
-from .calls import Call
+from .calls import Call, CallEnded
 from .errors import CaptchaError, InvalidRequest
 from .metrics import Metrics
 from .routing import Answer, Route, Router
@@ -85,13 +85,13 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                         for ch, p in zip(text, answer.reading.char_confidences)])
 
     def _status(self, exc: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
+        if isinstance(exc, CancelledError):  # the server stopped before the picture's turn came
+            exc = CallEnded()
         if isinstance(exc, CaptchaError):
             code = getattr(grpc.StatusCode, exc.code_name)
             message = str(exc)
         elif isinstance(exc, TimeoutError):
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer in time: {exc}"
-        elif isinstance(exc, CancelledError):  # the server stopped before the picture's turn came
-            code, message = grpc.StatusCode.CANCELLED, "the call ended before the picture was read"
         else:
             log.exception("internal error", extra={"request_id": short_id(request_id)})
             code, message = grpc.StatusCode.INTERNAL, "internal error; the server log has the details"

@@ -1,9 +1,12 @@
-"""Assembles the server from a config: repository, router, gRPC server, health, reflection,
-metrics and the optional HTTP API. ``start()`` returns a running :class:`App`."""
+"""Assembles the server from a config: model manager, data plane, gRPC server, health,
+reflection, metrics and the optional HTTP API. ``start()`` returns a running :class:`App`.
+
+Health follows the servables: the overall status ("" and the service's name) is SERVING while at
+least one colour can be answered and NOT_SERVING when none can; ``<service>/<colour>`` (e.g.
+``captcha.v1.CaptchaService/red``) is SERVING while that colour's own model serves it directly."""
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +21,12 @@ from . import http_api, reflection
 from .auth import BearerTokenInterceptor
 from .batching import BatchPolicy
 from .config import ServerConfig
+from .manager import ModelManager
 from .metrics import Metrics
-from .repository import ModelRepository
+from .plane import DataPlane
 from .routing import Router
 from .service import CaptchaService
+from .versions import VersionPolicy, describe
 from .wire import DecodeGuard
 
 log = logging.getLogger("captcha.server")
@@ -34,10 +39,11 @@ class App:
     config: ServerConfig
     server: grpc.Server
     port: int
-    repository: ModelRepository
+    repository: ModelManager
     health: health.HealthServicer
     metrics: Metrics
     service: CaptchaService
+    plane: DataPlane
     http: object = None
     http_port: int = 0
     metrics_port: int = 0
@@ -59,19 +65,24 @@ def _credentials(cfg: ServerConfig):
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
+def color_health_name(color) -> str:
+    return f"{SERVICE_NAME}/{color.label}"
+
+
 def start(cfg: ServerConfig, loader=None) -> App:
     if loader is None:
-        from .models import load_saved_model as loader
+        from .models import loader as runtime_loader
+        loader = runtime_loader(cfg.runtime, cfg.precision)
     metrics = Metrics()
-    repository = ModelRepository(cfg.model_dir, loader,
-                                 BatchPolicy(cfg.max_batch, cfg.max_wait_ms / 1000.0, cfg.max_queue),
-                                 on_batch=metrics.observe_batch)
-    repository.refresh()
-    if not repository.loaded():
+    version_policy = VersionPolicy.parse(cfg.version_policy)
+    manager = ModelManager(cfg.model_dir, loader, BatchPolicy(cfg.max_batch, cfg.max_wait_ms / 1000.0, cfg.max_queue),
+                           on_batch=metrics.observe_batch, version_policy=version_policy)
+    manager.refresh()
+    if not manager.loaded():
         log.warning("no model loaded from %s: every request will get UNAVAILABLE until one appears", cfg.model_dir)
-    router = Router(repository, cfg.confidence_threshold, views=cfg.second_look_views)
-    limits = ImageLimits(max_bytes=cfg.max_image_bytes)
-    service = CaptchaService(router, metrics, limits, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
+    router = Router(manager, cfg.confidence_threshold, views=cfg.second_look_views)
+    plane = DataPlane(manager, router, metrics, ImageLimits(max_bytes=cfg.max_image_bytes))
+    service = CaptchaService(plane, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
     interceptors = ([BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []) + [DecodeGuard()]
     options = [("grpc.max_receive_message_length", max(MAX_MESSAGE, cfg.max_image_bytes + 65536)),
                ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -84,29 +95,28 @@ def start(cfg: ServerConfig, loader=None) -> App:
     reflection.enable([SERVICE_NAME, health.SERVICE_NAME, "grpc.reflection.v1alpha.ServerReflection"], server)
     address = f"{cfg.host}:{cfg.port}"
     port = server.add_secure_port(address, _credentials(cfg)) if cfg.tls_cert else server.add_insecure_port(address)
+    set_health(health_servicer, plane)
+    manager.on_change(lambda: set_health(health_servicer, plane))
     server.start()
-    app = App(cfg, server, port, repository, health_servicer, metrics, service)
+    app = App(cfg, server, port, manager, health_servicer, metrics, service, plane)
     if cfg.metrics_port:
         from prometheus_client import start_http_server
         start_http_server(cfg.metrics_port, registry=metrics.registry)
         app.metrics_port = cfg.metrics_port
     if cfg.http_port >= 0:
-        app.http = http_api.start(cfg.host, cfg.http_port, service._answer, cfg.auth_token or "")
+        app.http = http_api.start(cfg.host, cfg.http_port, plane, cfg.auth_token or "")
         app.http_port = app.http.server_address[1]
-    repository.watch(cfg.poll_interval)
-    status = health_pb2.HealthCheckResponse.SERVING if repository.loaded() else health_pb2.HealthCheckResponse.NOT_SERVING
-    health_servicer.set("", status)
-    health_servicer.set(SERVICE_NAME, status)
-    if status != health_pb2.HealthCheckResponse.SERVING:
-        threading.Thread(target=_serve_when_ready, args=(app,), daemon=True).start()
-    log.info("serving on port %d (models: %s)", port,
-             ", ".join(f"{s.color.label} v{s.version}" for s in repository.loaded()) or "none")
+    manager.watch(cfg.poll_interval)
+    log.info("serving on port %d (models: %s; versions: %s)", port,
+             ", ".join(f"{s.color.label} v{s.version} on {getattr(s.model, 'runtime', '?')}"
+                       for s in manager.loaded()) or "none", describe(version_policy))
     return app
 
 
-def _serve_when_ready(app: App) -> None:
-    import time
-    while not app.repository.loaded():
-        time.sleep(app.config.poll_interval)
+def set_health(servicer: health.HealthServicer, plane: DataPlane) -> None:
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    overall = serving if plane.serving() else not_serving
     for name in ("", SERVICE_NAME):
-        app.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        servicer.set(name, overall)
+    for status in plane.colors():
+        servicer.set(color_health_name(status.color), serving if status.loaded else not_serving)

@@ -29,6 +29,9 @@ class ServerConfig:
     tls_client_ca: str = ""
     auth_token: str = ""
     tf_threads: int = 0
+    runtime: str = "auto"
+    precision: str = "auto"
+    version_policy: str = "latest"
     log_level: str = "INFO"
 
 
@@ -56,6 +59,10 @@ _FLAGS = {
     "tls_client_ca": (str, "CA bundle (PEM): when set, clients must present certificates it signed"),
     "auth_token": (str, "bearer token required on every gRPC and HTTP call but health checks (empty: none)"),
     "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides, i.e. all cores for the one model whose turn it is; measured fastest with v22 on 2 cores)"),
+    "runtime": (str, "auto, openvino or tensorflow: what executes the models (auto: OpenVINO where it is "
+                     "installed and the version has a logits signature, else TensorFlow)"),
+    "precision": (str, "OpenVINO's precision: auto (bf16 where the CPU computes it natively, else f32), f32 or bf16"),
+    "version_policy": (str, "which version each colour serves: latest, or colour=N pairs, e.g. red=21,blue=latest"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
 }
 
@@ -74,4 +81,15 @@ def parse(argv=None) -> ServerConfig:
         p.error("--second-look-views must be in 1..9")
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    from .models import RUNTIMES
+    from .runtime_openvino import PRECISIONS
+    from .versions import VersionPolicy
+    if args.runtime not in RUNTIMES:
+        p.error(f"--runtime must be one of {', '.join(RUNTIMES)}")
+    if args.precision not in PRECISIONS:
+        p.error(f"--precision must be one of {', '.join(PRECISIONS)}")
+    try:
+        VersionPolicy.parse(args.version_policy)
+    except ValueError as exc:
+        p.error(f"--version-policy: {exc}")
     return ServerConfig(**vars(args))

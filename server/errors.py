@@ -1,4 +1,5 @@
-"""Domain errors; the transport maps each to its status code (INVALID_ARGUMENT, ...)."""
+"""Domain errors. Each names its gRPC status (``code_name``); each transport maps them to its own
+statuses (``server.service`` for gRPC, ``server.http_api`` for HTTP)."""
 
 
 class CaptchaError(Exception):
@@ -11,9 +12,17 @@ class InvalidRequest(CaptchaError):
     code_name = "INVALID_ARGUMENT"
 
 
+class PictureTooLarge(InvalidRequest):
+    """The picture is above the server's byte limit (HTTP 413)."""
+
+
 class NoModel(CaptchaError):
     code_name = "UNAVAILABLE"
 
 
 class Overloaded(CaptchaError):
     code_name = "RESOURCE_EXHAUSTED"
+
+
+class DeadlineExceeded(CaptchaError):
+    code_name = "DEADLINE_EXCEEDED"

@@ -1,10 +1,13 @@
 """The seed article's HTTP API, for callers written against it.
 
 ``POST /captcha/v1`` with JSON ``{"image": "<base64>", "param_key": "red|blue|yellow|black"}``
-answers ``{"uid": ..., "message": "<text or error>", "code": 0, "success": true}``; a
-malformed body (``param_key`` missing included) gets 400, another method 405, another path 404.
-When the server has a bearer token, the request must carry ``Authorization: Bearer <token>``
-(401 otherwise), as gRPC calls must.
+(optionally ``"timeout_ms"``: the caller's deadline) answers ``{"uid": ..., "message": "<text or
+error>", "code": 0, "success": true}``. Every picture goes through the data plane
+(``server.plane``), whose domain errors map to HTTP statuses: a malformed body (``param_key``
+missing included) or picture 400, a picture above the byte limit 413, overload 429, no model 503,
+no answer before the deadline 504; another method 405, another path 404. When the server has a
+bearer token, the request must carry ``Authorization: Bearer <token>`` (401 otherwise), as gRPC
+calls must.
 """
 from __future__ import annotations
 
@@ -14,24 +17,31 @@ import contextlib
 import json
 import socket
 import threading
+import time
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from captcha.v1 import captcha_pb2 as pb
+from captcha_core.colors import Color
 
 from .auth import token_matches
-from .errors import CaptchaError
+from .errors import CaptchaError, PictureTooLarge
+from .plane import DataPlane
 
 PATH = "/captcha/v1"
-PARAM_KEYS = {"red": pb.COLOR_RED, "yellow": pb.COLOR_YELLOW, "blue": pb.COLOR_BLUE, "black": pb.COLOR_BLACK}
-ERROR_HTTP = {"INVALID_ARGUMENT": 400, "UNAVAILABLE": 503, "RESOURCE_EXHAUSTED": 429}
+PARAM_KEYS = {c.label: c for c in Color}
+ERROR_HTTP = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499,
+              "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504}
 MAX_BODY = 1024 * 1024
+PROTOCOL = "http"
 
 
-def make_handler(answer, token: str = ""):
-    """``answer`` is the service's RecognizeRequest -> RecognizeResponse domain call; ``token``,
-    when set, the bearer token every request must carry."""
+def http_status(exc: CaptchaError) -> int:
+    return 413 if isinstance(exc, PictureTooLarge) else ERROR_HTTP.get(exc.code_name, 500)
+
+
+def make_handler(plane: DataPlane, token: str = ""):
+    """``plane`` answers the pictures; ``token``, when set, is the bearer token every request must carry."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "captcha-http/1"
@@ -55,27 +65,37 @@ def make_handler(answer, token: str = ""):
             if self.path.rstrip("/") != PATH:
                 return self._error(404, uid, f"unknown path; POST {PATH}")
             if token and not token_matches(self.headers.get("Authorization", ""), token):
-                return self._error(401, uid, "a valid bearer token is required (Authorization: Bearer <token>)")
+                return self._refuse(401, uid, "a valid bearer token is required (Authorization: Bearer <token>)",
+                                    "UNAUTHENTICATED")
             try:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError:
-                return self._error(400, uid, "bad Content-Length")
-            if length <= 0 or length > MAX_BODY:
-                return self._error(400, uid, f"body must be 1..{MAX_BODY} bytes of JSON")
+                return self._refuse(400, uid, "bad Content-Length")
+            if length > MAX_BODY:
+                return self._refuse(413, uid, f"body is {length} bytes, above the limit of {MAX_BODY}")
+            if length <= 0:
+                return self._refuse(400, uid, f"body must be 1..{MAX_BODY} bytes of JSON")
             try:
                 body = json.loads(self.rfile.read(length))
                 image = base64.b64decode(body["image"], validate=True)
                 color = PARAM_KEYS[str(body["param_key"]).lower()]
+                timeout_ms = body.get("timeout_ms")
+                deadline = None if timeout_ms is None else time.monotonic() + float(timeout_ms) / 1000
+                if timeout_ms is not None and not float(timeout_ms) > 0:
+                    raise ValueError("timeout_ms")
             except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-                return self._error(400, uid, 'body must be JSON {"image": "<base64>", '
-                                             '"param_key": "red|yellow|blue|black"}')
+                return self._refuse(400, uid, 'body must be JSON {"image": "<base64>", '
+                                              '"param_key": "red|yellow|blue|black"} (and optionally '
+                                              '"timeout_ms": a number above 0)')
             try:
-                reply = answer(pb.RecognizeRequest(image=image, color=color, request_id=uid))
-            except CaptchaError as exc:
-                return self._error(ERROR_HTTP.get(exc.code_name, 500), uid, str(exc))
-            except Exception:
-                return self._error(500, uid, "internal error")
-            self._reply(200, {"uid": uid, "message": reply.text, "code": 0, "success": True})
+                answer = plane.recognize(image, color, deadline=deadline, request_id=uid, protocol=PROTOCOL)
+            except CaptchaError as exc:  # already counted by the plane
+                return self._error(http_status(exc), uid, str(exc))
+            self._reply(200, {"uid": uid, "message": answer.text, "code": 0, "success": True})
+
+        def _refuse(self, status: int, uid: str, message: str, code_name: str = "INVALID_ARGUMENT") -> None:
+            plane.count_error(code_name, PROTOCOL)
+            self._error(status, uid, message)
 
         def _not_allowed(self):
             self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
@@ -102,11 +122,11 @@ class _Server6(_Server):
         super().server_bind()
 
 
-def start(host: str, port: int, answer, token: str = "") -> ThreadingHTTPServer:
+def start(host: str, port: int, plane: DataPlane, token: str = "") -> ThreadingHTTPServer:
     """Serves on ``host`` (gRPC's spelling: "[::]" and "0.0.0.0" both work) and ``port``. The
     default "[::]" listens on IPv6 and IPv4 alike, or on IPv4 alone where IPv6 is off."""
     host = host.strip("[]")
-    handler = make_handler(answer, token)
+    handler = make_handler(plane, token)
     if ":" not in host:
         httpd = _Server((host, port), handler)
     else:

@@ -9,7 +9,8 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter("captcha_requests", "Pictures answered", ["model", "route"], registry=r)
-        self.errors = Counter("captcha_errors", "Requests refused, by status code", ["code"], registry=r)
+        self.errors = Counter("captcha_errors", "Requests refused, by gRPC status code name and protocol (grpc, http)",
+                              ["code", "protocol"], registry=r)
         self.latency = Histogram("captcha_request_seconds", "Server time per picture", ["model"], registry=r,
                                  buckets=(.0005, .001, .002, .003, .005, .0075, .01, .02, .05, .1, .25, 1))
         self.second_looks = Counter("captcha_second_looks", "Answers that took a second look (read more than once)",

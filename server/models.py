@@ -1,12 +1,18 @@
-"""A loaded colour model: the SavedModel, what its assets say, and a batch ``read``."""
+"""A loaded colour model: what its assets say (``ModelSpec``) and a batch ``read``, on one of
+two runtimes: TensorFlow (``server.runtime_tf``) or OpenVINO (``server.runtime_openvino``).
+``load_model`` picks the runtime; nothing here imports either."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger("captcha.models")
+RUNTIMES = ("auto", "openvino", "tensorflow")
 
 
 @dataclass(frozen=True)
@@ -27,16 +33,19 @@ class ModelSpec:
     preprocess_version: int
     charset_size: int
     reads_transforms: bool
+    charset_file: str = "charset.txt"
+    runtime: str = ""
 
     @classmethod
     def from_folder(cls, folder: Path) -> "ModelSpec":
         info = json.loads((folder / "assets" / "model.json").read_text(encoding="utf-8"))
-        charset = (folder / "assets" / info.get("charset", "charset.txt")).read_text(encoding="utf-8")
+        charset_file = info.get("charset", "charset.txt")
+        charset = (folder / "assets" / charset_file).read_text(encoding="utf-8")
         return cls(name=info["color"], version=int(folder.name), input_width=int(info["input_width"]),
                    input_height=int(info["input_height"]),
                    preprocess_version=int(info["preprocess_version"]),
                    charset_size=len([c for c in charset.splitlines() if c.strip()]),
-                   reads_transforms=len(info.get("reads", [])) > 1)
+                   reads_transforms=len(info.get("reads", [])) > 1, charset_file=charset_file)
 
 
 class Model(Protocol):
@@ -46,26 +55,45 @@ class Model(Protocol):
         """images: (B, input_height, input_width, 3) uint8."""
 
 
-class SavedModelReader:
-    """A TF SavedModel with a ``serving_default`` signature (text, confidence, char_confidence)."""
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    def __init__(self, folder: Path):
-        import tensorflow as tf  # imported here so the rest of the core stays light
 
-        self.spec = ModelSpec.from_folder(folder)
-        self._tf = tf
-        self._fn = tf.saved_model.load(str(folder)).signatures["serving_default"]
-        # one warm-up call traces the graph before the model is put in service
-        self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))
+def has_logits_signature(folder: Path) -> bool:
+    from .runtime_openvino import LOGITS_SIGNATURE, signatures
+    try:
+        return LOGITS_SIGNATURE in signatures((Path(folder) / "saved_model.pb").read_bytes())
+    except Exception:
+        return False
 
-    def read(self, images: np.ndarray) -> list[Reading]:
-        out = self._fn(images=self._tf.constant(images))
-        texts = out["text"].numpy()
-        confs = out["confidence"].numpy()
-        chars = out["char_confidence"].numpy()
-        return [Reading(t.decode("utf-8"), float(c), tuple(float(v) for v in row if v >= 0))
-                for t, c, row in zip(texts, confs, chars)]
+
+def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> Model:
+    """``runtime``: ``openvino``, ``tensorflow``, or ``auto``: OpenVINO where it is installed and
+    the version has a ``logits`` signature, else TensorFlow."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+    if runtime == "auto":
+        runtime = "openvino" if openvino_available() and has_logits_signature(folder) else "tensorflow"
+    if runtime == "openvino":
+        from .runtime_openvino import OpenVinoModel
+        model = OpenVinoModel(folder, precision)
+        detail = f"openvino, {model.precision}"
+    else:
+        from .runtime_tf import TensorFlowModel
+        model = TensorFlowModel(folder)
+        detail = f"tensorflow, {model.signature} signature"
+    log.info("loaded %s (%s)", folder, detail)
+    return model
+
+
+def loader(runtime: str = "auto", precision: str = "auto"):
+    """A folder -> Model function for the repository."""
+    return lambda folder: load_model(folder, runtime, precision)
 
 
 def load_saved_model(folder: Path) -> Model:
-    return SavedModelReader(folder)
+    return load_model(folder)

@@ -27,7 +27,7 @@ from .batching import BatcherClosed
 from .calls import Call, CallEnded
 from .errors import CaptchaError, NoModel
 from .models import Reading
-from .repository import ModelRepository, Servable
+from .manager import ModelManager, Servable
 
 log = logging.getLogger("captcha.routing")
 
@@ -38,7 +38,9 @@ class Route(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Answer:
+class Routed:
+    """A reading and how it was made."""
+
     reading: Reading
     route: Route
     model: str
@@ -48,13 +50,13 @@ class Answer:
 
 
 class Router:
-    def __init__(self, repository: ModelRepository, threshold: float = 0.0, timeout: float = 10.0,
+    def __init__(self, repository: ModelManager, threshold: float = 0.0, timeout: float = 10.0,
                  views: int = 1):
         """views: pictures read by each model in a second look (1: the picture as sent only)."""
         self.repository, self.threshold, self.timeout, self.views = repository, threshold, timeout, views
 
     def read(self, image: np.ndarray, color: Color, route: Route | None = None,
-             call: Call | None = None) -> Answer:
+             call: Call | None = None) -> Routed:
         """image: decoded RGB uint8 (H, W, 3) at its own size. ``call``: the caller's deadline
         (the router waits at most its own timeout) and the way to drop its readings still queued
         when it goes away: past the deadline TimeoutError, after ``call.end()`` CallEnded."""
@@ -62,7 +64,7 @@ class Router:
         wait_s = call.time_left(self.timeout)
         deadline = time.monotonic() + wait_s
         direct_pick = (lambda: self.repository.get(color)) if route in (None, Route.DIRECT) else None
-        fallback_pick = (lambda: self._fallback_target(color)) if route in (None, Route.COLOR_TRANSFORM) else None
+        fallback_pick = (lambda: self.fallback_target(color)) if route in (None, Route.COLOR_TRANSFORM) else None
         answers = self._via(direct_pick, [image], color, Route.DIRECT, wait_s, call)
         if answers is None:
             if route is Route.DIRECT:
@@ -76,7 +78,7 @@ class Router:
             return self._second_look(image, color, answer, max(0.0, deadline - time.monotonic()), call)
         return answer
 
-    def _second_look(self, image: np.ndarray, color: Color, first: Answer, wait_s: float, call: Call) -> Answer:
+    def _second_look(self, image: np.ndarray, color: Color, first: Routed, wait_s: float, call: Call) -> Routed:
         """The moved views read by the direct model, and every view by the red model through the
         transform (the red model is the one trained on transforms); the majority wins. In two
         stages (``captcha_core.views.stages``): the later views are read only when the first
@@ -88,7 +90,7 @@ class Router:
         deadline = time.monotonic() + wait_s
         moved = views(image, self.views)
 
-        def read_stage(stage: range) -> list[Answer]:
+        def read_stage(stage: range) -> list[Routed]:
             plans = [(lambda: self.repository.get(color), [moved[i] for i in stage if i > 0], Route.DIRECT)]
             if color is not Color.RED:
                 plans.append((lambda: self.repository.get(Color.RED), [moved[i] for i in stage], Route.COLOR_TRANSFORM))
@@ -98,7 +100,7 @@ class Router:
                                               lambda a: (a.reading.text, a.reading.confidence))
         return dataclasses.replace(chosen, reads=reads, agreeing=agreeing)
 
-    def _read_all_you_can(self, plans, color: Color, wait_s: float, call: Call) -> list[Answer]:
+    def _read_all_you_can(self, plans, color: Color, wait_s: float, call: Call) -> list[Routed]:
         """Readings of every (pick, pictures, route) plan that its model gives in time, in plan order."""
         started = []
         for pick, images, route in plans:
@@ -119,11 +121,11 @@ class Router:
                 elif future.exception() is not None:
                     log.warning("second look: the %s model failed: %s", servable.color.label, future.exception())
                 else:
-                    answers.append(Answer(future.result(), route, servable.color.label, servable.version))
+                    answers.append(Routed(future.result(), route, servable.color.label, servable.version))
         return answers
 
     def _via(self, pick, images: list[np.ndarray], color: Color, route: Route, wait_s: float,
-             call: Call) -> list[Answer] | None:
+             call: Call) -> list[Routed] | None:
         """Reads every picture with the servable ``pick()`` gives (None: no such servable)."""
         return self._finish(self._start(pick, images, color, route, call), wait_s)
 
@@ -140,7 +142,7 @@ class Router:
                 continue
         raise NoModel(f"the {color.label} model is being replaced; try again")
 
-    def _finish(self, started, wait_s: float) -> list[Answer] | None:
+    def _finish(self, started, wait_s: float) -> list[Routed] | None:
         if started is None:
             return None
         servable, route, futures = started
@@ -151,9 +153,9 @@ class Router:
             raise TimeoutError(f"the {servable.color.label} model did not answer in time")
         if any(f.cancelled() for f in futures):
             raise CallEnded()
-        return [Answer(f.result(), route, servable.color.label, servable.version) for f in futures]
+        return [Routed(f.result(), route, servable.color.label, servable.version) for f in futures]
 
-    def _fallback_target(self, color: Color) -> Servable | None:
+    def fallback_target(self, color: Color) -> Servable | None:
         """The red model, or (without one) any other loaded model, for the transform route."""
         for target in (Color.RED, *ALL_COLORS):
             if target is not color and (servable := self.repository.get(target)):

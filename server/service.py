@@ -1,11 +1,10 @@
-"""The gRPC servicer: turns messages into domain calls and back, and errors into status codes."""
+"""The gRPC servicer: turns messages into data-plane calls (``server.plane``) and back, and domain
+errors into status codes."""
 from __future__ import annotations
 
 import logging
 import queue
 import threading
-import time
-import uuid
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 import grpc
@@ -13,12 +12,11 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 from captcha_core.colors import Color
-from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
 from .calls import Call, CallEnded
 from .errors import CaptchaError, InvalidRequest
-from .metrics import Metrics
-from .routing import Answer, Route, Router
+from .plane import Answer, DataPlane, short_id
+from .routing import Route
 
 log = logging.getLogger("captcha.service")
 
@@ -28,11 +26,7 @@ PB_TO_COLOR = {v: k for k, v in COLOR_TO_PB.items()}
 ROUTE_TO_PB = {Route.DIRECT: pb.ROUTE_DIRECT, Route.COLOR_TRANSFORM: pb.ROUTE_COLOR_TRANSFORM}
 PB_TO_ROUTE = {v: k for k, v in ROUTE_TO_PB.items()}
 STREAM_WINDOW = 64  # pictures of one stream being read at once
-LOGGED_ID_CHARS = 64  # a caller's request id is cut to this in logs and messages
-
-
-def short_id(request_id: str) -> str:
-    return request_id[:LOGGED_ID_CHARS]
+PROTOCOL = "grpc"
 
 
 def resolve_color(request: pb.RecognizeRequest) -> Color:
@@ -52,51 +46,39 @@ def resolve_color(request: pb.RecognizeRequest) -> Color:
     return color
 
 
+def to_reply(answer: Answer) -> pb.RecognizeResponse:
+    return pb.RecognizeResponse(
+        text=answer.text, confidence=answer.confidence, route=ROUTE_TO_PB[answer.route], model=answer.model,
+        request_id=answer.request_id, model_version=answer.version, color=COLOR_TO_PB[answer.color],
+        server_ms=answer.server_ms, reads=answer.reads, agreeing_reads=answer.agreeing,
+        characters=[pb.CharacterScore(character=ch, confidence=p)
+                    for ch, p in zip(answer.text, answer.char_confidences)])
+
+
 class CaptchaService(pb_grpc.CaptchaServiceServicer):
-    def __init__(self, router: Router, metrics: Metrics, limits: ImageLimits, stream_pool: ThreadPoolExecutor):
-        self.router, self.metrics, self.limits, self.pool = router, metrics, limits, stream_pool
+    def __init__(self, plane: DataPlane, stream_pool: ThreadPoolExecutor):
+        self.plane, self.pool = plane, stream_pool
 
-    # -- the domain call, no transport ------------------------------------------------
     def _answer(self, request: pb.RecognizeRequest, call: Call | None = None) -> pb.RecognizeResponse:
-        """``call``: the caller's deadline and its end (None: the router's own time limit)."""
-        start = time.perf_counter()
-        request_id = request.request_id or uuid.uuid4().hex
-        color = resolve_color(request)
-        if request.route and request.route not in PB_TO_ROUTE:
-            raise InvalidRequest(f"route {request.route} is not a known Route value")
         try:
-            image = decode(request.image, self.limits)
-        except InvalidImage as exc:
-            raise InvalidRequest(str(exc)) from None
-        answer: Answer = self.router.read(image, color, PB_TO_ROUTE.get(request.route), call)
-        elapsed = time.perf_counter() - start
-        self.metrics.requests.labels(answer.model, answer.route.value).inc()
-        self.metrics.latency.labels(answer.model).observe(elapsed)
-        if answer.reads > 1:
-            self.metrics.second_looks.labels(color.label).inc()
-        text = answer.reading.text
-        log.debug("answered", extra={"request_id": short_id(request_id), "color": color.label, "route": answer.route.value,
-                                     "model": answer.model, "version": answer.version, "ms": round(elapsed * 1e3, 3)})
-        return pb.RecognizeResponse(
-            text=text, confidence=answer.reading.confidence, route=ROUTE_TO_PB[answer.route],
-            model=answer.model, request_id=request_id, model_version=answer.version,
-            color=COLOR_TO_PB[color], server_ms=elapsed * 1e3, reads=answer.reads, agreeing_reads=answer.agreeing,
-            characters=[pb.CharacterScore(character=ch, confidence=p)
-                        for ch, p in zip(text, answer.reading.char_confidences)])
+            color = resolve_color(request)
+            if request.route and request.route not in PB_TO_ROUTE:
+                raise InvalidRequest(f"route {request.route} is not a known Route value")
+        except InvalidRequest as exc:
+            self.plane.count_error(exc.code_name, PROTOCOL)
+            raise
+        return to_reply(self.plane.recognize(request.image, color, PB_TO_ROUTE.get(request.route),
+                                             request_id=request.request_id, call=call, protocol=PROTOCOL))
 
-    def _status(self, exc: Exception, request_id: str) -> tuple[grpc.StatusCode, str]:
-        if isinstance(exc, CancelledError):  # the server stopped before the picture's turn came
+    @staticmethod
+    def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+        """``exc`` comes from the data plane: a domain error, already counted."""
+        if isinstance(exc, CancelledError):  # a stream picture dropped before its turn came
             exc = CallEnded()
         if isinstance(exc, CaptchaError):
-            code = getattr(grpc.StatusCode, exc.code_name)
-            message = str(exc)
-        elif isinstance(exc, TimeoutError):
-            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer in time: {exc}"
-        else:
-            log.exception("internal error", extra={"request_id": short_id(request_id)})
-            code, message = grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
-        self.metrics.errors.labels(code.name).inc()
-        return code, message
+            return getattr(grpc.StatusCode, exc.code_name), str(exc)
+        log.error("internal error", exc_info=exc)
+        return grpc.StatusCode.INTERNAL, "internal error; the server log has the details"
 
     # -- rpcs --------------------------------------------------------------------------
     def Recognize(self, request, context):
@@ -105,7 +87,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         try:
             return self._answer(request, call)
         except Exception as exc:
-            code, message = self._status(exc, request.request_id)
+            code, message = self._status(exc)
             log.info("refused: %s", message, extra={"request_id": short_id(request.request_id), "code": code.name})
             context.abort(code, message)
 
@@ -133,6 +115,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                         queued.put((index, request, self.pool.submit(self._answer, request, call)))
                     index += 1
             except InvalidRequest as exc:  # a request that did not parse: refused in its turn
+                self.plane.count_error(exc.code_name, PROTOCOL)
                 refused: Future = Future()
                 refused.set_exception(exc)
                 queued.put((index, pb.RecognizeRequest(), refused))
@@ -148,7 +131,7 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                 try:
                     reply = future.result()
                 except Exception as exc:
-                    code, message = self._status(exc, request.request_id)
+                    code, message = self._status(exc)
                     context.abort(code, f"request {index} (request_id {short_id(request.request_id)!r}): {message}")
                 room.release()
                 yield reply
@@ -164,12 +147,12 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
                         item[2].cancel()
 
     def ListModels(self, request, context):
-        models = []
-        for s in self.router.repository.loaded():
-            spec = s.model.spec
-            models.append(pb.ModelInfo(
-                color=COLOR_TO_PB[s.color], name=s.color.label, version=s.version, input_width=spec.input_width,
-                input_height=spec.input_height, preprocess_version=spec.preprocess_version,
-                charset_size=spec.charset_size, reads_transforms=spec.reads_transforms))
-        return pb.ListModelsResponse(models=models, confidence_threshold=self.router.threshold,
-                                     second_look_views=self.router.views)
+        models = [pb.ModelInfo(
+            color=COLOR_TO_PB[c.color], name=c.color.label, version=c.version, input_width=c.input_width,
+            input_height=c.input_height, preprocess_version=c.preprocess_version, charset_size=c.charset_size,
+            reads_transforms=c.reads_transforms, loaded=c.loaded,
+            route=ROUTE_TO_PB[c.route] if c.route else pb.ROUTE_UNSPECIFIED, served_by=c.served_by,
+            served_by_version=c.served_by_version, version_policy=c.version_policy, runtime=c.runtime)
+            for c in self.plane.colors()]
+        return pb.ListModelsResponse(models=models, confidence_threshold=self.plane.router.threshold,
+                                     second_look_views=self.plane.router.views)

@@ -49,7 +49,7 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
     import numpy as np
 
     from captcha_core.colors import Color
-    from server.repository import ModelRepository
+    from server.manager import ModelManager
     from server.routing import Router
     from server.models import Reading
     from tests.fakes import FakeModel, write_fake
@@ -64,7 +64,7 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
 
     for color in ("red", "blue", "black"):
         write_fake(tmp_path, color, 1)
-    repo = ModelRepository(tmp_path, Unsteady)
+    repo = ModelManager(tmp_path, Unsteady)
     repo.refresh()
     models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE, Color.BLACK)}
     rng = np.random.default_rng(3)
@@ -94,12 +94,12 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
 
     from captcha_core.colors import Color
     from captcha_core.transforms import to_red
-    from server.repository import ModelRepository
+    from server.manager import ModelManager
     from tests.fakes import FakeModel, write_fake
     from training.evaluate import Dataset, evaluate, markdown
     for color in ("red", "blue"):
         write_fake(tmp_path, color, 1, confidence=0.95)
-    repo = ModelRepository(tmp_path, FakeModel)
+    repo = ModelManager(tmp_path, FakeModel)
     repo.refresh()
     models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE)}
     img = np.full((40, 100, 3), (10, 20, 200), np.uint8)

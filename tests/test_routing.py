@@ -12,7 +12,7 @@ from server.batching import Batcher, BatchPolicy
 from server.calls import Call, CallEnded
 from server.errors import NoModel, Overloaded
 from server.models import Reading
-from server.repository import ModelRepository
+from server.manager import ModelManager
 from server.routing import Route, Router
 from tests.fakes import FakeModel, write_fake
 
@@ -29,7 +29,7 @@ def hex_of(img):
 
 def loaded(root, policy=BatchPolicy()):
     """A repository of the fake models under ``root``, loaded."""
-    repo = ModelRepository(root, FakeModel, policy)
+    repo = ModelManager(root, FakeModel, policy)
     repo.refresh()
     return repo
 

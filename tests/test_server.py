@@ -6,6 +6,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -374,7 +375,14 @@ def test_bearer_token_is_checked_on_every_call(fake_models):
 def test_http_api_on_the_default_host_answers_ipv4_callers():
     from server import http_api
     from server.config import ServerConfig
-    httpd = http_api.start(ServerConfig().host, 0, lambda request: pb.RecognizeResponse(text="AB"))
+    class Plane:  # answers "AB" to every picture
+        def recognize(self, image, color, **_):
+            return SimpleNamespace(text="AB")
+
+        def count_error(self, code_name, protocol):
+            raise AssertionError(f"refused: {code_name}")
+
+    httpd = http_api.start(ServerConfig().host, 0, Plane())
     try:
         status, body = post(httpd.server_address[1], {"image": base64.b64encode(PNG).decode(), "param_key": "red"})
         assert status == 200 and body["message"] == "AB"  # reached through 127.0.0.1
@@ -404,7 +412,7 @@ def test_metrics_count_requests_routes_and_errors(server):
             client.recognize(b"", "red")
     reg = server.metrics.registry
     assert reg.get_sample_value("captcha_requests_total", {"model": "red", "route": "direct"}) == 1
-    assert reg.get_sample_value("captcha_errors_total", {"code": "INVALID_ARGUMENT"}) == 1
+    assert reg.get_sample_value("captcha_errors_total", {"code": "INVALID_ARGUMENT", "protocol": "grpc"}) == 1
     assert reg.get_sample_value("captcha_batch_size_count", {"model": "red"}) >= 1
 
 
@@ -453,7 +461,7 @@ def test_logs_hold_request_ids_cut_short_and_never_pictures(server, caplog):
         client.recognize(PNG, "red", request_id=long_id)
         with pytest.raises(InvalidArgument):
             client.recognize(b"\x89PNG-secret-bytes", "red", request_id=long_id)
-    records = [r for r in caplog.records if r.name.startswith("captcha.service")]
+    records = [r for r in caplog.records if r.name in ("captcha.service", "captcha.plane")]
     assert len(records) >= 2
     for r in records:
         assert len(getattr(r, "request_id", "")) <= 64

@@ -1,7 +1,9 @@
 """Exports one colour's reader as a TF-Serving SavedModel version folder, atomically.
 
-The folder holds a ``serving_default`` signature (uint8 pictures of the model input size ->
-text, confidence, char_confidence) and, in ``assets/``, the character set and ``model.json``
+The folder holds two signatures over uint8 pictures of the model input size: ``serving_default``
+(-> text, confidence, char_confidence: standard TensorFlow ops, for TensorFlow Serving) and
+``logits`` (-> logits (B, T, classes), the last class the CTC blank: for runtimes that decode
+outside the graph, ``captcha_core.ctc``) and, in ``assets/``, the character set and ``model.json``
 (colour, input size, preprocessing version, what the model was trained to read).
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from captcha_core.preprocess import PREPROCESS_VERSION
+from captcha_core.versions import next_version
 
 from .charset import VOCABULARY_FILE
 from .model import ModelConfig, batch_norms, fold_batch_norm, greedy_decode
@@ -37,17 +40,16 @@ class ColorReader(tf.Module):
                                           tf.string, tf.lookup.TextFileIndex.WHOLE_LINE), default_value="")
         spec = tf.TensorSpec([None, cfg.input_height, cfg.input_width, 3], tf.uint8, name="images")
         self.serve = tf.function(self._serve, input_signature=[spec])
+        self.logits = tf.function(self._logits, input_signature=[spec])
+
+    def _logits(self, images):
+        return {"logits": self.classifier(self.head(self.serving_backbone(images), training=False), training=False)}
 
     def _serve(self, images):
-        logits = self.classifier(self.head(self.serving_backbone(images), training=False), training=False)
+        logits = self._logits(images)["logits"]
         text, confidence, char_confidence = greedy_decode(
             logits, lambda ids: self.table.lookup(tf.cast(ids, tf.int64)))
         return {"text": text, "confidence": confidence, "char_confidence": char_confidence}
-
-
-def next_version(color_dir: Path) -> int:
-    versions = [int(p.name) for p in color_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
 
 
 def export_color(model_dir: Path, color: str, backbone, head, classifier, cfg: ModelConfig,
@@ -62,7 +64,7 @@ def export_color(model_dir: Path, color: str, backbone, head, classifier, cfg: M
         shutil.copyfile(VOCABULARY_FILE, charset_copy)
         reader = ColorReader(backbone, head, classifier, str(charset_copy), cfg)
         out = staging / "model"
-        tf.saved_model.save(reader, str(out), signatures={"serving_default": reader.serve})
+        tf.saved_model.save(reader, str(out), signatures={"serving_default": reader.serve, "logits": reader.logits})
         assets = out / "assets"  # charset.txt was copied here by the Asset
         shutil.copyfile(LICENSE_FILE, assets / "LICENSE-vocabulary")
         info = {"color": color, "input_height": cfg.input_height, "input_width": cfg.input_width,

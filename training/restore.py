@@ -1,25 +1,19 @@
 """Starts training from the newest committed SavedModels (one per colour)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from captcha_core import versions
 from captcha_core.colors import ALL_COLORS
 
 from .model import LEGACY, ModelConfig, build_backbone, unfold_batch_norm
 
 
-def newest_version(color_dir: Path) -> Path | None:
-    versions = sorted((int(p.name), p) for p in color_dir.glob("*") if p.is_dir() and p.name.isdigit())
-    return versions[-1][1] if versions else None
-
-
-def version_info(version: Path) -> dict:
-    """What a version folder's ``assets/model.json`` says (written by the exporter)."""
-    return json.loads((version / "assets" / "model.json").read_text(encoding="utf-8"))
+newest_version = versions.newest
+version_info = versions.info
 
 
 def version_architecture(version: Path) -> ModelConfig:

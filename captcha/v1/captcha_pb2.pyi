@@ -82,7 +82,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("color", "name", "version", "input_width", "input_height", "preprocess_version", "charset_size", "reads_transforms")
+    __slots__ = ("color", "name", "version", "input_width", "input_height", "preprocess_version", "charset_size", "reads_transforms", "loaded", "route", "served_by", "served_by_version", "version_policy", "runtime")
     COLOR_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,12 @@ class ModelInfo(_message.Message):
     PREPROCESS_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHARSET_SIZE_FIELD_NUMBER: _ClassVar[int]
     READS_TRANSFORMS_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_POLICY_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
     color: Color
     name: str
     version: int
@@ -99,7 +105,13 @@ class ModelInfo(_message.Message):
     preprocess_version: int
     charset_size: int
     reads_transforms: bool
-    def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ...) -> None: ...
+    loaded: bool
+    route: Route
+    served_by: str
+    served_by_version: int
+    version_policy: str
+    runtime: str
+    def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ..., loaded: _Optional[bool] = ..., route: _Optional[_Union[Route, str]] = ..., served_by: _Optional[str] = ..., served_by_version: _Optional[int] = ..., version_policy: _Optional[str] = ..., runtime: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "confidence_threshold", "second_look_views")

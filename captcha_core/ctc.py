@@ -1,0 +1,52 @@
+"""Greedy CTC decoding of a model's logits, in numpy: the same answers as the graph's own decoding
+(``training.model.greedy_decode``), for runtimes that return logits only.
+
+The last class is the CTC blank; class ``i`` below it is line ``i`` of the model's charset file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    confidence: float                    # probability of the greedy path
+    char_confidences: tuple[float, ...]  # probability at each emitted character's step
+
+
+class Charset:
+    """Class ids -> characters, as the exporter's lookup table maps them (line number -> line)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = tuple(lines)
+
+    @classmethod
+    def from_file(cls, path: Path) -> "Charset":
+        text = Path(path).read_text(encoding="utf-8")
+        return cls(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"))
+
+    def char(self, class_id: int) -> str:
+        return self.lines[class_id] if 0 <= class_id < len(self.lines) else ""
+
+
+def greedy_decode(logits: np.ndarray, charset: Charset) -> list[Decoded]:
+    """logits (B, T, K) float -> one :class:`Decoded` per row; class K-1 is the blank."""
+    logits = np.asarray(logits, dtype=np.float32)
+    blank = logits.shape[-1] - 1
+    best = logits.argmax(axis=-1)
+    top = logits.max(axis=-1)
+    # log-sum-exp per step, shifted by the top logit for stability
+    best_p = np.exp(top - (top + np.log(np.exp(logits - top[..., None]).sum(axis=-1))))
+    prev = np.concatenate([np.full((best.shape[0], 1), -1, best.dtype), best[:, :-1]], axis=1)
+    keep = (best != prev) & (best != blank)
+    confidence = np.exp(np.log(np.maximum(best_p, 1e-12)).sum(axis=1))
+    out = []
+    for row in range(best.shape[0]):
+        steps = np.flatnonzero(keep[row])
+        text = "".join(charset.char(int(best[row, t])) for t in steps)
+        out.append(Decoded(text, float(confidence[row]), tuple(float(best_p[row, t]) for t in steps)))
+    return out

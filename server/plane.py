@@ -1,0 +1,172 @@
+"""The data plane: one transport-free call that answers a picture, used by every protocol (gRPC,
+HTTP), the evaluation, ``read_real`` and the benchmarks alike.
+
+``DataPlane.recognize(image bytes, colour or key4, route, deadline, request id) -> Answer`` owns
+decoding, routing (direct, colour transform), the second look, the metrics of what it answered
+and refused, and raises only domain errors (``server.errors``). Plain Python types in and out:
+no protobuf, no grpc.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import CancelledError
+from dataclasses import dataclass
+
+import numpy as np
+
+from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.preprocess import ImageLimits, InvalidImage, decode
+
+from .calls import Call, CallEnded
+from .errors import CaptchaError, DeadlineExceeded, InvalidRequest, PictureTooLarge
+from .manager import ModelManager
+from .metrics import Metrics
+from .routing import Route, Router
+
+log = logging.getLogger("captcha.plane")
+LOGGED_ID_CHARS = 64  # a caller's request id is cut to this in logs and messages
+
+
+def short_id(request_id: str) -> str:
+    return request_id[:LOGGED_ID_CHARS]
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...]
+    color: Color
+    route: Route
+    model: str            # the model that gave the answer
+    version: int
+    reads: int            # readings made of the picture (more than 1: a second look)
+    agreeing: int         # of them, those that gave this text
+    request_id: str
+    server_ms: float
+
+
+@dataclass(frozen=True)
+class ColorStatus:
+    """What serves one colour now (``ListModels``)."""
+
+    color: Color
+    loaded: bool                 # the colour's own model
+    version: int                 # of its own model (0: none)
+    route: Route | None          # the route that answers it now (None: nothing can)
+    served_by: str               # the model that answers it
+    served_by_version: int
+    version_policy: str
+    runtime: str
+    input_width: int = 0
+    input_height: int = 0
+    preprocess_version: int = 0
+    charset_size: int = 0
+    reads_transforms: bool = False
+
+
+def parse_color(color: Color | str) -> Color:
+    try:
+        return Color.parse(color)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+class DataPlane:
+    def __init__(self, manager: ModelManager, router: Router, metrics: Metrics | None = None,
+                 limits: ImageLimits = ImageLimits()):
+        self.manager, self.router, self.limits = manager, router, limits
+        self.metrics = metrics or Metrics()
+
+    @classmethod
+    def over(cls, manager: ModelManager, threshold: float = 0.0, views: int = 1, metrics: Metrics | None = None,
+             limits: ImageLimits = ImageLimits()) -> "DataPlane":
+        return cls(manager, Router(manager, threshold, views=views), metrics, limits)
+
+    # -- answering -----------------------------------------------------------------
+    def recognize(self, image: bytes, color: Color | str, route: Route | None = None, deadline: float | None = None,
+                  request_id: str | None = None, *, call: Call | None = None, protocol: str = "") -> Answer:
+        """``deadline``: ``time.monotonic()`` by which the caller wants the answer (None: the
+        router's own limit); ``call``: a transport's handle on the call, to drop its queued
+        readings when it ends (it carries the deadline then). ``protocol`` labels the metrics."""
+        start = time.perf_counter()
+        request_id = request_id or uuid.uuid4().hex
+        try:
+            color = parse_color(color)
+            if len(image) > self.limits.max_bytes:
+                raise PictureTooLarge(f"image is {len(image)} bytes, above the limit of {self.limits.max_bytes}")
+            try:
+                picture = decode(image, self.limits)
+            except InvalidImage as exc:
+                raise InvalidRequest(str(exc)) from None
+            return self._answer(picture, color, route, call or Call(deadline), request_id, start)
+        except Exception as exc:
+            raise self.refused(exc, request_id, protocol) from None
+
+    def recognize_picture(self, picture: np.ndarray, color: Color | str, route: Route | None = None,
+                          deadline: float | None = None, request_id: str | None = None) -> Answer:
+        """As ``recognize``, for a picture already decoded (RGB uint8, H x W x 3): the evaluation's door."""
+        start = time.perf_counter()
+        request_id = request_id or uuid.uuid4().hex
+        try:
+            return self._answer(picture, parse_color(color), route, Call(deadline), request_id, start)
+        except Exception as exc:
+            raise self.refused(exc, request_id, "") from None
+
+    def _answer(self, picture: np.ndarray, color: Color, route: Route | None, call: Call, request_id: str,
+                start: float) -> Answer:
+        routed = self.router.read(picture, color, route, call)
+        elapsed = time.perf_counter() - start
+        self.metrics.requests.labels(routed.model, routed.route.value).inc()
+        self.metrics.latency.labels(routed.model).observe(elapsed)
+        if routed.reads > 1:
+            self.metrics.second_looks.labels(color.label).inc()
+        log.debug("answered", extra={"request_id": short_id(request_id), "color": color.label,
+                                     "route": routed.route.value, "model": routed.model, "version": routed.version,
+                                     "ms": round(elapsed * 1e3, 3)})
+        r = routed.reading
+        return Answer(r.text, r.confidence, r.char_confidences, color, routed.route, routed.model, routed.version,
+                      routed.reads, routed.agreeing, request_id, elapsed * 1e3)
+
+    def refused(self, exc: Exception, request_id: str, protocol: str) -> CaptchaError:
+        """The domain error for ``exc`` (counted in the metrics; an unexpected one is logged with
+        its traceback and becomes a plain internal error)."""
+        if isinstance(exc, CancelledError):  # the server stopped before the picture's turn came
+            exc = CallEnded()
+        elif isinstance(exc, TimeoutError):
+            exc = DeadlineExceeded(f"no answer in time: {exc}")
+        elif not isinstance(exc, CaptchaError):
+            log.error("internal error", exc_info=exc, extra={"request_id": short_id(request_id)})
+            exc = CaptchaError("internal error; the server log has the details")
+        self.count_error(exc.code_name, protocol)
+        return exc
+
+    def count_error(self, code_name: str, protocol: str) -> None:
+        """Counts a refusal; transports call it for those they make themselves (a body that is
+        not JSON, a missing token)."""
+        self.metrics.errors.labels(code_name, protocol or "none").inc()
+
+    # -- what serves -----------------------------------------------------------------
+    def colors(self) -> list[ColorStatus]:
+        """Every colour, loaded or not, with the route and model that answer it now."""
+        out = []
+        for color in ALL_COLORS:
+            own = self.manager.get(color)
+            target = own or self.router.fallback_target(color)
+            spec = own.model.spec if own else None
+            out.append(ColorStatus(
+                color=color, loaded=own is not None, version=own.version if own else 0,
+                route=(Route.DIRECT if own else Route.COLOR_TRANSFORM) if target else None,
+                served_by=target.color.label if target else "", served_by_version=target.version if target else 0,
+                version_policy=self.manager.version_policy.describe(color),
+                runtime=getattr(target.model, "runtime", "") if target else "",
+                input_width=spec.input_width if spec else 0, input_height=spec.input_height if spec else 0,
+                preprocess_version=spec.preprocess_version if spec else 0,
+                charset_size=spec.charset_size if spec else 0, reads_transforms=bool(spec and spec.reads_transforms)))
+        return out
+
+    def serving(self) -> bool:
+        """Whether at least one colour can be answered."""
+        return bool(self.manager.loaded())

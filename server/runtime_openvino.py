@@ -1,0 +1,138 @@
+"""The OpenVINO runtime: a version folder's ``logits`` signature compiled for this CPU, decoded in
+numpy (``captcha_core.ctc``). TensorFlow is not imported.
+
+OpenVINO's TensorFlow front end reads a SavedModel's ``serving_default`` signature only, and that
+one decodes to strings inside the graph (ops OpenVINO does not have). So the loader gives it a
+view of the folder in which ``logits`` is the default: a copy of ``saved_model.pb`` with the two
+signature names swapped (read and written with a minimal schema of the SavedModel message; every
+other field passes through untouched) beside links to the folder's variables and assets.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from captcha_core.ctc import Charset, greedy_decode
+
+from .models import ModelSpec, Reading
+
+log = logging.getLogger("captcha.runtime")
+LOGITS_SIGNATURE = "logits"
+DEFAULT_SIGNATURE = "serving_default"
+PRECISIONS = ("auto", "f32", "bf16")
+
+
+@lru_cache(maxsize=1)
+def _saved_model_schema():
+    """Message classes for the parts of tensorflow/core/protobuf/saved_model.proto needed here:
+    SavedModel.meta_graphs (2) -> MetaGraphDef.signature_def (5), a map<string, SignatureDef>
+    whose entries are kept as (key 1, value 2 as bytes)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    f = descriptor_pb2.FileDescriptorProto(name="captcha_saved_model_view.proto", package="captcha_view",
+                                           syntax="proto3")
+    F = descriptor_pb2.FieldDescriptorProto
+    entry = f.message_type.add(name="SignatureEntry")
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=F.TYPE_BYTES, label=F.LABEL_OPTIONAL)
+    meta = f.message_type.add(name="MetaGraph")
+    meta.field.add(name="signature_def", number=5, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
+                   type_name=".captcha_view.SignatureEntry")
+    saved = f.message_type.add(name="SavedModel")
+    saved.field.add(name="meta_graphs", number=2, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
+                    type_name=".captcha_view.MetaGraph")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("captcha_view.SavedModel"))
+
+
+def signatures(saved_model_pb: bytes) -> set[str]:
+    model = _saved_model_schema()()
+    model.ParseFromString(saved_model_pb)
+    return {e.key for m in model.meta_graphs for e in m.signature_def}
+
+
+def with_default_signature(saved_model_pb: bytes, name: str) -> bytes:
+    """``saved_model.pb`` in which signature ``name`` is ``serving_default`` (and the former
+    default is called ``name``)."""
+    model = _saved_model_schema()()
+    model.ParseFromString(saved_model_pb)
+    if name not in {e.key for m in model.meta_graphs for e in m.signature_def}:
+        raise ValueError(f"the SavedModel has no {name!r} signature")
+    for meta in model.meta_graphs:
+        for entry in meta.signature_def:
+            if entry.key == name:
+                entry.key = DEFAULT_SIGNATURE
+            elif entry.key == DEFAULT_SIGNATURE:
+                entry.key = name
+    return model.SerializeToString()
+
+
+def convert_logits(folder: Path):
+    """The ``logits`` signature of the SavedModel in ``folder`` as an OpenVINO model."""
+    import openvino as ov
+
+    folder = Path(folder).resolve()
+    with tempfile.TemporaryDirectory(prefix="captcha-ov-") as view:
+        view = Path(view)
+        (view / "saved_model.pb").write_bytes(
+            with_default_signature((folder / "saved_model.pb").read_bytes(), LOGITS_SIGNATURE))
+        for part in ("variables", "assets"):
+            if (folder / part).exists():
+                os.symlink(folder / part, view / part)
+        # weights are copied out of the view (it is deleted when this returns)
+        return ov.convert_model(str(view), share_weights=False)
+
+
+def supports_bf16(core) -> bool:
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def choose_precision(requested: str, core) -> str:
+    """``auto``: bf16 where the CPU computes it natively (AMX or AVX-512 BF16), else f32."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision {requested!r}: one of {', '.join(PRECISIONS)}")
+    if requested == "auto":
+        return "bf16" if supports_bf16(core) else "f32"
+    if requested == "bf16" and not supports_bf16(core):
+        raise ValueError("bf16 was asked for, but this CPU has no native bf16 (AMX or AVX-512 BF16)")
+    return requested
+
+
+class OpenVinoModel:
+    def __init__(self, folder: Path, precision: str = "auto", threads: int = 0):
+        import openvino as ov
+
+        folder = Path(folder)
+        self.spec = ModelSpec.from_folder(folder)
+        self.charset = Charset.from_file(folder / "assets" / self.spec.charset_file)
+        core = _core()
+        self.precision = choose_precision(precision, core)
+        self.runtime = f"openvino ({self.precision})"
+        config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled = core.compile_model(convert_logits(folder), "CPU", config)
+        self._request = self._compiled.create_infer_request()
+        self._ov = ov
+        self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """images (B, H, W, 3) uint8 -> logits (B, T, classes); one batch at a time (the batcher's)."""
+        self._request.infer({0: images}, share_inputs=True)
+        return self._request.get_output_tensor(0).data.copy()
+
+    def read(self, images: np.ndarray) -> list[Reading]:
+        return [Reading(d.text, d.confidence, d.char_confidences)
+                for d in greedy_decode(self.logits(images), self.charset)]
+
+
+@lru_cache(maxsize=1)
+def _core():
+    import openvino as ov
+    return ov.Core()

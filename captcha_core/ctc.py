@@ -33,14 +33,18 @@ class Charset:
         return self.lines[class_id] if 0 <= class_id < len(self.lines) else ""
 
 
-def greedy_decode(logits: np.ndarray, charset: Charset) -> list[Decoded]:
-    """logits (B, T, K) float -> one :class:`Decoded` per row; class K-1 is the blank."""
+def best_path(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """logits (B, T, K) -> (class with the highest score at each step, its log-probability), (B, T) each."""
     logits = np.asarray(logits, dtype=np.float32)
-    blank = logits.shape[-1] - 1
     best = logits.argmax(axis=-1)
     top = logits.max(axis=-1)
-    # log-sum-exp per step, shifted by the top logit for stability
-    best_p = np.exp(top - (top + np.log(np.exp(logits - top[..., None]).sum(axis=-1))))
+    return best, -np.log(np.exp(logits - top[..., None]).sum(axis=-1))
+
+
+def decode_best_path(best: np.ndarray, best_log_p: np.ndarray, charset: Charset, blank: int) -> list[Decoded]:
+    """The greedy path (``best_path``, or a runtime's own argmax and log-softmax) -> one
+    :class:`Decoded` per row: repeats merged, blanks dropped."""
+    best_p = np.exp(best_log_p.astype(np.float32))
     prev = np.concatenate([np.full((best.shape[0], 1), -1, best.dtype), best[:, :-1]], axis=1)
     keep = (best != prev) & (best != blank)
     confidence = np.exp(np.log(np.maximum(best_p, 1e-12)).sum(axis=1))
@@ -50,3 +54,9 @@ def greedy_decode(logits: np.ndarray, charset: Charset) -> list[Decoded]:
         text = "".join(charset.char(int(best[row, t])) for t in steps)
         out.append(Decoded(text, float(confidence[row]), tuple(float(best_p[row, t]) for t in steps)))
     return out
+
+
+def greedy_decode(logits: np.ndarray, charset: Charset) -> list[Decoded]:
+    """logits (B, T, K) float -> one :class:`Decoded` per row; class K-1 is the blank."""
+    best, best_log_p = best_path(logits)
+    return decode_best_path(best, best_log_p, charset, np.shape(logits)[-1] - 1)

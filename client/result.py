@@ -65,8 +65,11 @@ def build_request(image, color, request_id: str = "", route: str | None = None) 
 
 def model_rows(reply: pb.ListModelsResponse) -> list[dict]:
     """ListModels' answer as plain dicts (the same for the sync and async clients)."""
-    return [{"name": m.name, "version": m.version, "input_size": (m.input_width, m.input_height),
-             "charset_size": m.charset_size, "reads_transforms": m.reads_transforms} for m in reply.models]
+    return [{"name": m.name, "version": m.version, "loaded": m.loaded,
+             "route": pb.Route.Name(m.route).removeprefix("ROUTE_").lower(), "served_by": m.served_by,
+             "served_by_version": m.served_by_version, "version_policy": m.version_policy, "runtime": m.runtime,
+             "input_size": (m.input_width, m.input_height), "charset_size": m.charset_size,
+             "reads_transforms": m.reads_transforms} for m in reply.models]
 
 
 class RequestStream:

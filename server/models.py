@@ -93,7 +93,3 @@ def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> 
 def loader(runtime: str = "auto", precision: str = "auto"):
     """A folder -> Model function for the repository."""
     return lambda folder: load_model(folder, runtime, precision)
-
-
-def load_saved_model(folder: Path) -> Model:
-    return load_model(folder)

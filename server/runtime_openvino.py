@@ -6,6 +6,10 @@ one decodes to strings inside the graph (ops OpenVINO does not have). So the loa
 view of the folder in which ``logits`` is the default: a copy of ``saved_model.pb`` with the two
 signature names swapped (read and written with a minimal schema of the SavedModel message; every
 other field passes through untouched) beside links to the folder's variables and assets.
+
+The compiled model ends with the heavy half of greedy decoding (log-softmax and the best class at
+each step, in OpenVINO's kernels), so that only (B, T) numbers come back; ``logits()`` runs the
+signature as exported.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_core.ctc import Charset, greedy_decode
+from captcha_core.ctc import Charset, decode_best_path
 
 from .models import ModelSpec, Reading
 
@@ -89,6 +93,19 @@ def convert_logits(folder: Path):
         return ov.convert_model(str(view), share_weights=False)
 
 
+def with_best_path(model):
+    """``model`` (pictures -> logits) ending instead in the best class at each step and its
+    log-probability ((B, T) each), what ``captcha_core.ctc.decode_best_path`` needs."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    logits = model.get_results()[0].input_value(0)
+    top = ops.topk(ops.log_softmax(logits, -1), 1, -1, "max", "none", "i32")
+    best_log_p = ops.squeeze(top.output(0), [-1]).output(0)
+    best = ops.squeeze(top.output(1), [-1]).output(0)
+    return ov.Model([best, best_log_p], model.get_parameters(), "reader")
+
+
 def supports_bf16(core) -> bool:
     return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
@@ -106,8 +123,6 @@ def choose_precision(requested: str, core) -> str:
 
 class OpenVinoModel:
     def __init__(self, folder: Path, precision: str = "auto", threads: int = 0):
-        import openvino as ov
-
         folder = Path(folder)
         self.spec = ModelSpec.from_folder(folder)
         self.charset = Charset.from_file(folder / "assets" / self.spec.charset_file)
@@ -117,19 +132,28 @@ class OpenVinoModel:
         config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        self._compiled = core.compile_model(convert_logits(folder), "CPU", config)
-        self._request = self._compiled.create_infer_request()
-        self._ov = ov
+        self._logits_model, self._config = convert_logits(folder), config
+        self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
+        self._request = core.compile_model(with_best_path(self._logits_model.clone()), "CPU", config) \
+            .create_infer_request()
+        self._logits_request = None
         self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """images (B, H, W, 3) uint8 -> logits (B, T, classes); one batch at a time (the batcher's)."""
-        self._request.infer({0: images}, share_inputs=True)
-        return self._request.get_output_tensor(0).data.copy()
+        """images (B, H, W, 3) uint8 -> logits (B, T, classes), the signature as exported."""
+        if self._logits_request is None:
+            self._logits_request = _core().compile_model(self._logits_model, "CPU", self._config) \
+                .create_infer_request()
+        self._logits_request.infer({0: np.ascontiguousarray(images)})
+        return self._logits_request.get_output_tensor(0).data.copy()
 
     def read(self, images: np.ndarray) -> list[Reading]:
+        """One batch at a time (the batcher's)."""
+        self._request.infer({0: np.ascontiguousarray(images)}, share_inputs=True)
+        best = self._request.get_output_tensor(0).data
+        best_log_p = self._request.get_output_tensor(1).data
         return [Reading(d.text, d.confidence, d.char_confidences)
-                for d in greedy_decode(self.logits(images), self.charset)]
+                for d in decode_best_path(best, best_log_p, self.charset, self.blank)]
 
 
 @lru_cache(maxsize=1)

@@ -44,8 +44,9 @@ def test_chinese_error_kinds_on_hand_made_readings():
 
 
 def test_served_route_answers_what_the_router_answers(tmp_path):
-    """The evaluation's served route and the server's router, on the same fake models and
-    pictures whose moved views the fakes read differently, give the same answers."""
+    """The evaluation's served route (the data plane, many pictures at once) and the server's
+    router read one at a time, on the same fake models and pictures whose moved views the fakes
+    read differently, give the same answers and make as many readings."""
     import numpy as np
 
     from captcha_core.colors import Color
@@ -53,7 +54,8 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
     from server.routing import Router
     from server.models import Reading
     from tests.fakes import FakeModel, write_fake
-    from training.evaluate import read_all, served
+    from server.plane import DataPlane
+    from training.evaluate import served
 
     class Unsteady(FakeModel):
         """Its confidence follows the pixel it reads, so readings differ in confidence too
@@ -66,7 +68,6 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
         write_fake(tmp_path, color, 1)
     repo = ModelManager(tmp_path, Unsteady)
     repo.refresh()
-    models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE, Color.BLACK)}
     rng = np.random.default_rng(3)
     images = []
     for i in range(12):
@@ -79,10 +80,8 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
         for n_views in (1, 5, 9):
             router = Router(repo, threshold=0.9, views=n_views)
             answers = [router.read(img, color) for img in images]
-            direct = read_all(models[color.label], images)
-            reads = []
-            assert served(models, color, images, direct, 0.9, n_views, reads) == [a.reading.text for a in answers], \
-                (color, n_views)
+            texts, reads = served(DataPlane(repo, router), color, images)
+            assert texts == [a.reading.text for a in answers], (color, n_views)
             assert reads == [a.reads for a in answers], (color, n_views)
             looked = [a.reads > 1 for a in answers]
             assert n_views == 1 and color is Color.RED or 0 < sum(looked) < len(images)  # sure and unsure ones
@@ -96,17 +95,17 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
     from captcha_core.transforms import to_red
     from server.manager import ModelManager
     from tests.fakes import FakeModel, write_fake
+    from server.plane import DataPlane
     from training.evaluate import Dataset, evaluate, markdown
     for color in ("red", "blue"):
         write_fake(tmp_path, color, 1, confidence=0.95)
     repo = ModelManager(tmp_path, FakeModel)
     repo.refresh()
-    models = {c.label: repo.get(c).model for c in (Color.RED, Color.BLUE)}
     img = np.full((40, 100, 3), (10, 20, 200), np.uint8)
     right = "%02X%02X%02X" % (10, 20, 200)  # what the fake reads there directly
     via_red = "%02X%02X%02X" % tuple(int(v) for v in to_red(img, Color.BLUE)[0, 0])
     answers = [{"red": right, "yellow": "", "blue": right, "black": ""}, {"red": "", "yellow": "", "blue": "X", "black": ""}]
-    report = evaluate(models, [Dataset("set", [img, img], answers)])
+    report = evaluate(DataPlane.over(repo, threshold=0.9, views=9), [Dataset("set", [img, img], answers)])
     result = report["datasets"]["set"]
     assert result["red/direct"]["count"] == 1 and result["red/direct"]["exact"] == 1.0
     assert result["blue/direct"]["count"] == 2 and result["blue/direct"]["exact"] == 0.5

@@ -7,7 +7,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from captcha_core.preprocess import PREPROCESS_VERSION, prepare  # noqa: E402
-from server.models import SavedModelReader  # noqa: E402
+from server.runtime_tf import TensorFlowModel  # noqa: E402
 from tests.conftest import tiny_config  # noqa: E402
 from tests.fakes import solid_png  # noqa: E402
 
@@ -59,10 +59,14 @@ def test_tiny_model_trained_a_few_steps_is_read_back_through_the_shared_preproce
             loss = tf.reduce_mean(ctc_loss(labels, classifier(head(backbone(image, training=False))), 3601))
         opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
     folder = export_color(tmp_path, "red", backbone, head, classifier, cfg, {"reads": ["red"]})
-    reader = SavedModelReader(folder)
+    reader = TensorFlowModel(folder)
     (reading,) = reader.read(prepare(png, reader.spec.input_width, reader.spec.input_height)[None])
     assert reading.text == "K7"
     assert 0 < reading.confidence <= 1 and len(reading.char_confidences) == 2
+    pytest.importorskip("openvino")
+    from server.runtime_openvino import OpenVinoModel
+    (on_openvino,) = OpenVinoModel(folder, "f32").read(prepare(png, 100, 40)[None])
+    assert on_openvino.text == "K7" and abs(on_openvino.confidence - reading.confidence) < 1e-4
 
 
 def test_resume_from_committed_models_restores_the_weights(tmp_path):

@@ -142,7 +142,7 @@ def test_new_version_is_picked_up_while_serving(server, fake_models):
         while client.recognize(PNG, "red").model_version != 2:
             assert time.time() < deadline
             time.sleep(0.05)
-        names = {m["name"]: m["version"] for m in client.list_models()}
+        names = {m["name"]: m["version"] for m in client.list_models() if m["loaded"]}
         assert names == {"red": 2, "yellow": 1, "blue": 1, "black": 1}
 
 
@@ -356,6 +356,65 @@ def test_http_api_of_the_seed_article(server):
     status, _ = post(server.http_port, b"", method="GET")
     assert status == 405
     assert server.http.server_address[0] == "127.0.0.1"  # the --host of the gRPC port, not every address
+    status, body = post(server.http_port, {"image": base64.b64encode(b"\0" * 300_000).decode(), "param_key": "red"})
+    assert status == 413 and "above the limit" in body["message"]
+    status, body = post(server.http_port, {"image": base64.b64encode(PNG).decode(), "param_key": "red",
+                                           "timeout_ms": 0})
+    assert status == 400 and "timeout_ms" in body["message"]
+    reg = server.metrics.registry
+    assert reg.get_sample_value("captcha_errors_total", {"code": "INVALID_ARGUMENT", "protocol": "http"}) == 6
+
+
+def test_http_api_answers_504_when_the_deadline_passes(tmp_path):
+    write_fake(tmp_path, "red", 1, delay=0.4)
+    with running(tmp_path, FakeModel, http_port=0) as app:
+        body = {"image": base64.b64encode(PNG).decode(), "param_key": "red"}
+        assert post(app.http_port, {**body, "timeout_ms": 50})[0] == 504
+        assert post(app.http_port, body)[0] == 200  # without a deadline the slow model answers
+        reg = app.metrics.registry
+        assert reg.get_sample_value("captcha_errors_total", {"code": "DEADLINE_EXCEEDED", "protocol": "http"}) == 1
+
+
+def test_health_follows_the_servables_per_colour_too(tmp_path):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    write_fake(tmp_path, "red", 1)
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    with running(tmp_path, FakeModel) as app:
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        def status(service=""):
+            return stub.Check(health_pb2.HealthCheckRequest(service=service)).status
+
+        def wait_for(service, wanted):
+            deadline = time.time() + 10
+            while status(service) != wanted:
+                assert time.time() < deadline, (service, wanted)
+                time.sleep(0.05)
+
+        assert status() == serving and status("captcha.v1.CaptchaService") == serving
+        assert status("captcha.v1.CaptchaService/red") == serving
+        assert status("captcha.v1.CaptchaService/blue") == not_serving  # answered through red, not by its own
+        shutil.rmtree(tmp_path / "red")
+        wait_for("", not_serving)
+        assert status("captcha.v1.CaptchaService/red") == not_serving
+        write_fake(tmp_path, "blue", 3)
+        wait_for("", serving)
+        assert status("captcha.v1.CaptchaService/blue") == serving
+        channel.close()
+
+
+def test_list_models_reports_every_colour_and_its_route(tmp_path):
+    write_fake(tmp_path, "red", 4)
+    with running(tmp_path, FakeModel, version_policy="red=4") as app:
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            rows = {m["name"]: m for m in client.list_models()}
+    assert list(rows) == ["red", "yellow", "blue", "black"]
+    assert rows["red"]["loaded"] and rows["red"]["route"] == "direct" and rows["red"]["version"] == 4
+    assert rows["red"]["version_policy"] == "pinned 4"
+    assert not rows["blue"]["loaded"] and rows["blue"]["version"] == 0
+    assert rows["blue"]["route"] == "color_transform" and rows["blue"]["served_by"] == "red"
+    assert rows["blue"]["served_by_version"] == 4
 
 
 def test_bearer_token_is_checked_on_every_call(fake_models):

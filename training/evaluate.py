@@ -7,9 +7,10 @@ asks for a colour that is there). Direct route: that colour's model. Fallback ro
 picture transformed so that colour becomes red, read by the red model. Policy route
 (``policy@T``): the server's ``--confidence-threshold T``, where a direct answer below T is
 also read by the fallback route and the more confident answer wins. Served route: what the
-server answers with its defaults (``--confidence-threshold``, ``--second-look-views``): a direct
-answer below the threshold gets a second look, moved views read by the direct model and through
-the transform by the red model, the majority winning (``captcha_core.views``). Exact match is
+server answers with its defaults (``--confidence-threshold``, ``--second-look-views``), measured
+through the server's own data plane (``server.plane``): a direct answer below the threshold gets a
+second look, moved views read by the direct model and through the transform by the red model, the
+majority winning (``captcha_core.views``). Exact match is
 case-insensitive, as the platform's check is.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from PIL import Image
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
-from captcha_core.views import second_look, views, vote
+from captcha_core.views import vote
 
 from .charset import is_chinese
 
@@ -89,31 +91,12 @@ def policy(direct: list, fallback: list, threshold: float) -> list[str]:
             for d, f in zip(direct, fallback)]
 
 
-def served(models: dict, color: Color, images: list[np.ndarray], direct: list, threshold: float,
-           n_views: int, reads: list | None = None) -> list[str]:
-    """What the server answers (``server.routing.Router`` with these settings): below
-    ``threshold`` a second look, the majority of the direct model's readings of ``n_views`` views
-    and (for a colour other than red) the red model's readings of them through the transform,
-    the later views counted only when the first stage's readings are not settled (all are read
-    here, and each stage votes on the readings the server would have in the server's order).
-    ``reads``, when given, receives how many readings the server makes of each picture."""
-    texts = [r.text for r in direct]
-    counts = [1] * len(direct)
-    unsure = [j for j, r in enumerate(direct) if r.confidence < threshold]
-    moved = [views(images[j], n_views) for j in unsure]
-    again = read_all(models[color.label], [v for vs in moved for v in vs[1:]])
-    red = (read_all(models["red"], [to_red(v, color) for vs in moved for v in vs])
-           if color is not Color.RED and "red" in models else [])
-    for k, j in enumerate(unsure):
-        mine = [direct[j]] + again[k * (n_views - 1):(k + 1) * (n_views - 1)]  # view i is mine[i]
-        theirs = red[k * n_views:(k + 1) * n_views]
-        chosen, counts[j], _ = second_look(
-            direct[j], lambda stage: [mine[i] for i in stage if i > 0] + [theirs[i] for i in stage if theirs],
-            n_views, lambda r: (r.text, r.confidence))
-        texts[j] = chosen.text
-    if reads is not None:
-        reads.extend(counts)
-    return texts
+def served(plane, color: Color, images: list[np.ndarray], workers: int = 64) -> tuple[list[str], list[int]]:
+    """What the server answers: every picture through the data plane (``server.plane``), as many at
+    once as ``workers`` callers would send. Returns the texts and how many readings each took."""
+    with ThreadPoolExecutor(workers) as pool:
+        answers = list(pool.map(lambda image: plane.recognize_picture(image, color), images))
+    return [a.text for a in answers], [a.reads for a in answers]
 
 
 def time_per_picture(model, image: np.ndarray, repeats: int = 50, rounds: int = 5) -> float:
@@ -133,17 +116,12 @@ def time_per_picture(model, image: np.ndarray, repeats: int = 50, rounds: int = 
 POLICY_THRESHOLDS = (0.5, 0.9, 1.0)
 
 
-def evaluate(models: dict, datasets: list[Dataset], views: int | None = None) -> dict:
-    """``views``: the second look's views for the served route (default: the server's)."""
-    from dataclasses import replace
-
-    from server.config import ServerConfig
-    server_defaults = ServerConfig()
-    if views is not None:
-        server_defaults = replace(server_defaults, second_look_views=views)
+def evaluate(plane, datasets: list[Dataset]) -> dict:
+    """Every route of every colour on every set; the served route through ``plane``, with its
+    threshold and second look."""
+    models = loaded_models(plane)
     report = {"datasets": {}, "ms_per_picture": {},
-              "served": {"confidence_threshold": server_defaults.confidence_threshold,
-                         "second_look_views": server_defaults.second_look_views}}
+              "served": {"confidence_threshold": plane.router.threshold, "second_look_views": plane.router.views}}
     for ds in datasets:
         result = {}
         for color in ALL_COLORS:
@@ -161,9 +139,7 @@ def evaluate(models: dict, datasets: list[Dataset], views: int | None = None) ->
                 for threshold in POLICY_THRESHOLDS:
                     result[f"{color.label}/policy@{threshold}"] = score(policy(direct, fallback, threshold), truths)
             if direct:
-                result[f"{color.label}/served"] = score(
-                    served(models, color, images, direct, server_defaults.confidence_threshold,
-                           server_defaults.second_look_views), truths)
+                result[f"{color.label}/served"] = score(served(plane, color, images)[0], truths)
         report["datasets"][ds.name] = result
     if datasets and datasets[0].images:
         for name, model in models.items():
@@ -171,15 +147,29 @@ def evaluate(models: dict, datasets: list[Dataset], views: int | None = None) ->
     return report
 
 
-def load_models(model_dir: Path) -> dict:
-    from server.models import load_saved_model
-    from training.restore import newest_version
-    models = {}
-    for color in ALL_COLORS:
-        version = newest_version(model_dir / color.label)
-        if version is not None:
-            models[color.label] = load_saved_model(version)
-    return models
+def load_models(model_dir: Path, runtime: str = "auto") -> dict:
+    """colour name -> its newest model in ``model_dir``, loaded on ``runtime``."""
+    from captcha_core.versions import newest
+    from server.models import load_model
+    return {c.label: load_model(v, runtime) for c in ALL_COLORS if (v := newest(Path(model_dir) / c.label))}
+
+
+def loaded_models(plane) -> dict:
+    """colour name -> the model serving it directly."""
+    return {s.color.label: s.model for s in plane.manager.loaded()}
+
+
+def open_plane(model_dir: Path, runtime: str = "auto", views: int | None = None):
+    """A data plane over the models in ``model_dir`` with the server's default policy (``views``:
+    the second look's views instead of the default), loaded."""
+    from server.config import ServerConfig
+    from server.manager import ModelManager
+    from server.models import loader
+    from server.plane import DataPlane
+    defaults = ServerConfig()
+    manager = ModelManager(model_dir, loader(runtime, defaults.precision))
+    manager.refresh()
+    return DataPlane.over(manager, defaults.confidence_threshold, views or defaults.second_look_views)
 
 
 def _pct(v) -> str:
@@ -196,7 +186,7 @@ def markdown(report: dict) -> str:
             lines.append(f"| {name} | {color} | {route} | {s['count']} | {_pct(s['exact'])} | {_pct(s['char'])} | "
                          f"{_pct(wc['exact'])} ({wc['count']}) | {_pct(wc['char'])} | {_pct(s['without_chinese']['exact'])} |")
     lines.append("")
-    lines.append("Model time per picture (batch 1, one TensorFlow thread, best of 5 rounds): " +
+    lines.append("Model time per picture (batch 1, best of 5 rounds): " +
                  ", ".join(f"{k} {v} ms" for k, v in report["ms_per_picture"].items()))
     return "\n".join(lines)
 
@@ -207,20 +197,22 @@ def main(argv=None) -> None:
     p.add_argument("--data", type=Path, nargs="+", required=True, help="folders with labels.jsonl")
     p.add_argument("--limit", type=int, help="first N pictures of each set")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--threads", type=int, default=1, help="TensorFlow threads (1: the bar's 'one core')")
+    p.add_argument("--runtime", default="auto", choices=("auto", "openvino", "tensorflow"))
+    p.add_argument("--threads", type=int, default=1, help="TensorFlow threads with --runtime tensorflow")
     p.add_argument("--out", type=Path, help="also write accuracy.md and accuracy.json in this folder")
     p.add_argument("--second-look-views", type=int, choices=range(1, 10), metavar="1..9",
                    help="views of the served route's second look (default: the server's default)")
     args = p.parse_args(argv)
-    if args.threads:
+    if args.runtime == "tensorflow" and args.threads:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    models = load_models(args.models)
-    report = evaluate(models, [Dataset.load(d, args.limit) for d in args.data], args.second_look_views)
+    plane = open_plane(args.models, args.runtime, args.second_look_views)
+    report = evaluate(plane, [Dataset.load(d, args.limit) for d in args.data])
     print(json.dumps(report, indent=2) if args.json else markdown(report))
     if args.out:
-        write_report(report, models, args.out)
+        write_report(report, loaded_models(plane), args.out)
+    plane.manager.close()
 
 
 def write_report(report: dict, models: dict, out: Path) -> None:

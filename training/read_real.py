@@ -4,7 +4,7 @@
 
 For each picture: the colour asked (all four where it was not recorded), the direct route's
 answer and confidence, the colour-transform route's answer, and what the server answers with
-its default policy (the second look: ``evaluate.served``).
+its default policy, through the server's data plane (``server.plane``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 
-from .evaluate import load_models, served
+from .evaluate import loaded_models, open_plane
 from .fidelity import REAL_DIR
 
 
@@ -39,9 +39,8 @@ def main(argv=None) -> None:
     p.add_argument("--models", type=Path, default=Path("saved_models"))
     p.add_argument("--real", type=Path, default=REAL_DIR)
     args = p.parse_args(argv)
-    models = load_models(args.models)
-    from server.config import ServerConfig
-    defaults = ServerConfig()
+    plane = open_plane(args.models)
+    models = loaded_models(plane)
     print("| picture | colour asked | direct: read (confidence) | colour transform + red model | served |")
     print("|---|---|---|---|---|")
     for f in sorted(args.real.glob("*.png")):
@@ -51,8 +50,7 @@ def main(argv=None) -> None:
             fallback = read_one(models["red"], to_red(image, color)) if color is not Color.RED else None
             d = f"`{direct.text}` ({direct.confidence:.2f})" if direct else "—"
             t = f"`{fallback.text}` ({fallback.confidence:.2f})" if fallback else "(same as direct)"
-            answer = (served(models, color, [image], [direct], defaults.confidence_threshold,
-                             defaults.second_look_views)[0] if direct else None)
+            answer = plane.recognize_picture(image, color).text if direct else None
             a = "—" if answer is None else f"`{answer}`" + ("" if answer == direct.text else " (second look)")
             print(f"| {f.name} | {color.label} | {d} | {t} | {a} |")
 

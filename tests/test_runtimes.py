@@ -1,0 +1,121 @@
+"""The two runtimes behind the same SavedModels: the exporter's logits signature, the numpy CTC
+decode against the graph's own, OpenVINO against TensorFlow, and the runtime choice."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("openvino")
+
+from captcha_core.ctc import Charset, greedy_decode  # noqa: E402
+from server.models import has_logits_signature, load_model  # noqa: E402
+from server.runtime_openvino import (DEFAULT_SIGNATURE, OpenVinoModel, signatures,  # noqa: E402
+                                     with_default_signature)
+from server.runtime_tf import TensorFlowModel  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+
+def pictures(n=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 40, 100, 3), dtype=np.uint8)
+
+
+def test_exported_versions_have_both_signatures(tiny_saved_models):
+    folder = tiny_saved_models / "red" / "1"
+    assert {DEFAULT_SIGNATURE, "logits"} <= signatures((folder / "saved_model.pb").read_bytes())
+    assert has_logits_signature(folder)
+
+
+def test_signature_swap_keeps_every_other_byte_of_meaning(tiny_saved_models):
+    raw = (tiny_saved_models / "red" / "1" / "saved_model.pb").read_bytes()
+    swapped = with_default_signature(raw, "logits")
+    assert signatures(swapped) == signatures(raw)
+    assert with_default_signature(swapped, "logits") != swapped  # swapping back moves them again
+    assert len(swapped) == len(raw)
+    with pytest.raises(ValueError):
+        with_default_signature(raw, "no-such-signature")
+
+
+def test_numpy_decode_gives_the_graph_decodes_answers(tiny_saved_models):
+    folder = tiny_saved_models / "blue" / "1"
+    loaded = tf.saved_model.load(str(folder))
+    images = pictures(32)
+    graph = loaded.signatures["serving_default"](images=tf.constant(images))
+    logits = loaded.signatures["logits"](images=tf.constant(images))["logits"].numpy()
+    decoded = greedy_decode(logits, Charset.from_file(folder / "assets" / "charset.txt"))
+    assert [d.text for d in decoded] == [t.decode() for t in graph["text"].numpy()]
+    assert np.allclose([d.confidence for d in decoded], graph["confidence"].numpy(), rtol=1e-5, atol=1e-7)
+    for d, row in zip(decoded, graph["char_confidence"].numpy()):
+        assert np.allclose(d.char_confidences, [v for v in row if v >= 0], rtol=1e-5)
+
+
+def test_numpy_decode_by_hand():
+    charset = Charset(["A", "B", "C"])  # class 3 is the blank
+    logits = np.full((1, 6, 4), -10.0, np.float32)
+    for t, k in enumerate([0, 0, 3, 0, 1, 3]):  # A A _ A B _ -> "AAB"
+        logits[0, t, k] = 10.0
+    (d,) = greedy_decode(logits, charset)
+    assert d.text == "AAB" and len(d.char_confidences) == 3 and 0.99 < d.confidence <= 1
+
+
+def test_both_runtimes_give_the_same_logits_on_a_tiny_model(tiny_saved_models):
+    folder = tiny_saved_models / "yellow" / "1"
+    on_tf, on_ov = TensorFlowModel(folder), OpenVinoModel(folder, "f32")
+    images = pictures(8, seed=1)
+    assert np.allclose(on_tf.logits(images), on_ov.logits(images), rtol=1e-4, atol=1e-4)
+    assert on_ov.runtime == "openvino (f32)" and on_tf.runtime == "tensorflow"
+
+
+@pytest.mark.slow
+def test_both_runtimes_give_the_same_answers_with_the_committed_model():
+    """(An untrained tiny model's classes are near ties that rounding orders either way; the
+    trained tiny model of test_export and the committed one have clear winners.)"""
+    from captcha_core.versions import newest
+    folder = newest(ROOT / "saved_models" / "red")
+    if not has_logits_signature(folder):
+        pytest.skip("the newest committed version has no logits signature")
+    images = pictures(32, seed=2)
+    on_tf, on_ov = TensorFlowModel(folder).read(images), OpenVinoModel(folder, "f32").read(images)
+    assert [r.text for r in on_tf] == [r.text for r in on_ov]
+    assert np.allclose([r.confidence for r in on_tf], [r.confidence for r in on_ov], atol=1e-3)
+
+
+def test_runtime_choice(tiny_saved_models, tmp_path):
+    folder = tiny_saved_models / "red" / "1"
+    assert load_model(folder).runtime.startswith("openvino")  # auto, where OpenVINO loads
+    assert load_model(folder, "tensorflow").runtime == "tensorflow"
+    with pytest.raises(ValueError):
+        load_model(folder, "onnx")
+    with pytest.raises(ValueError):
+        OpenVinoModel(folder, "f16")
+
+
+def test_a_version_without_logits_signature_is_served_by_tensorflow(tmp_path):
+    """A version exported before the logits signature (the committed v22): auto picks TensorFlow,
+    which reads its serving_default."""
+    from captcha_core.versions import versions
+    old = [p for v, p in versions(ROOT / "saved_models" / "red") if not has_logits_signature(p)]
+    if not old:
+        pytest.skip("no committed version without a logits signature")
+    model = load_model(old[-1])
+    assert model.runtime == "tensorflow" and model.signature == "serving_default"
+    assert len(model.read(pictures(2))) == 2
+
+
+def test_the_openvino_runtime_does_not_import_tensorflow(tiny_saved_models):
+    code = ("import sys; from server.models import load_model; "
+            f"m = load_model({str(tiny_saved_models / 'red' / '1')!r}, 'openvino'); "
+            "import numpy as np; m.read(np.zeros((1, 40, 100, 3), np.uint8)); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print(m.runtime)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith("openvino")
+
+
+def test_the_data_plane_imports_no_grpc_and_no_protobuf():
+    code = ("import sys; import server.plane, server.manager, server.versions; "
+            "bad = [m for m in ('grpc', 'google.protobuf', 'tensorflow') if m in sys.modules]; "
+            "assert not bad, bad")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]

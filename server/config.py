@@ -15,7 +15,7 @@ class ServerConfig:
     max_image_bytes: int = 256 * 1024
     confidence_threshold: float = 0.9
     second_look_views: int = 9
-    max_batch: int = 32
+    max_batch: int = 8
     max_wait_ms: float = 0.0
     max_queue: int = 2048
     workers: int = 64

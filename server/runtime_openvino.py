@@ -78,9 +78,8 @@ def with_default_signature(saved_model_pb: bytes, name: str) -> bytes:
 
 
 def convert_logits(folder: Path):
-    """The ``logits`` signature of the SavedModel in ``folder`` as an OpenVINO model."""
-    import openvino as ov
-
+    """The ``logits`` signature of the SavedModel in ``folder`` as an OpenVINO model (read by the
+    TensorFlow front end, as ``openvino.convert_model`` does, without its Python layer)."""
     folder = Path(folder).resolve()
     with tempfile.TemporaryDirectory(prefix="captcha-ov-") as view:
         view = Path(view)
@@ -89,8 +88,8 @@ def convert_logits(folder: Path):
         for part in ("variables", "assets"):
             if (folder / part).exists():
                 os.symlink(folder / part, view / part)
-        # weights are copied out of the view (it is deleted when this returns)
-        return ov.convert_model(str(view), share_weights=False)
+        # the view's links are deleted when this returns; the files they name stay
+        return _core().read_model(str(view))
 
 
 def with_best_path(model):

@@ -5,11 +5,12 @@
         result = c.recognize("captcha.png", "red")
         print(result.text, result.confidence, result.route)
 """
-from .errors import (CaptchaError, ClientClosed, DeadlineExceeded, InvalidArgument, MessageTooLarge, Overloaded,
-                     ServerError, Unauthenticated, Unavailable)
-from .result import Result
+from .errors import (CaptchaError, ClientClosed, DeadlineExceeded, FailedPrecondition, InvalidArgument,
+                     MessageTooLarge, NotFound, Overloaded, ServerError, Unauthenticated, Unavailable)
+from .result import Outcome, Result
 from .sync import CaptchaClient
 from .aio import AsyncCaptchaClient
 
-__all__ = ["CaptchaClient", "AsyncCaptchaClient", "Result", "CaptchaError", "InvalidArgument", "Unavailable",
-           "Overloaded", "MessageTooLarge", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"]
+__all__ = ["CaptchaClient", "AsyncCaptchaClient", "Result", "Outcome", "CaptchaError", "InvalidArgument", "Unavailable",
+           "Overloaded", "MessageTooLarge", "Unauthenticated", "DeadlineExceeded", "NotFound", "FailedPrecondition",
+           "ServerError", "ClientClosed"]

@@ -31,6 +31,12 @@ def main(argv=None) -> int:
     r.add_argument("--color", required=True, help="red, yellow, blue, black, or key4 00/01/02/03")
     r.add_argument("--json", action="store_true", help="one JSON object a line")
     sub.add_parser("models", parents=[common], help="list the loaded models")
+    rep = sub.add_parser("report", parents=[common], help="report the platform's verdict on an answer")
+    rep.add_argument("answer_id", help="the answer_id of a recognize result (--json prints it)")
+    verdict = rep.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--accepted", action="store_true", help="the platform accepted the text submitted")
+    verdict.add_argument("--rejected", action="store_true", help="the platform rejected it")
+    rep.add_argument("--submitted-text", help="what was submitted, when it was not the server's answer")
     args = p.parse_args(argv)
     failed = 0
     try:
@@ -44,6 +50,10 @@ def main(argv=None) -> int:
                 for m in client.list_models():
                     print(json.dumps(m))
                 return 0
+            if args.command == "report":
+                outcome = client.report(args.answer_id, args.accepted, args.submitted_text)
+                print(json.dumps({"answer_id": args.answer_id, "stored": outcome.stored, "verified": outcome.verified}))
+                return 0
             for path in args.pictures:
                 try:
                     res = client.recognize(path, args.color)
@@ -54,7 +64,8 @@ def main(argv=None) -> int:
                 if args.json:
                     print(json.dumps({"file": path, "text": res.text, "confidence": round(res.confidence, 4),
                                       "route": res.route, "model": res.model, "version": res.model_version,
-                                      "reads": res.reads, "agreeing_reads": res.agreeing_reads},
+                                      "reads": res.reads, "agreeing_reads": res.agreeing_reads,
+                                      "answer_id": res.answer_id},
                                      ensure_ascii=False))
                 else:
                     print(f"{path}\t{res.text}\t{res.confidence:.3f}\t{res.route}\t{res.model} v{res.model_version}")

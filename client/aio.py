@@ -11,7 +11,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 from .channel import RETRYABLE, ChannelSettings
 from .errors import ClientClosed, from_rpc_error
-from .result import RequestStream, Result, build_request, model_rows
+from .result import Outcome, RequestStream, Result, build_request, live_rows, model_rows, report_request
 
 
 class AsyncCaptchaClient:
@@ -74,3 +74,13 @@ class AsyncCaptchaClient:
     async def list_models(self) -> list[dict]:
         """As ``CaptchaClient.list_models``."""
         return model_rows(await self._call(self._stub.ListModels, pb.ListModelsRequest(), None))
+
+    async def live_accuracy(self) -> list[dict]:
+        """As ``CaptchaClient.live_accuracy``."""
+        return live_rows(await self._call(self._stub.ListModels, pb.ListModelsRequest(), None))
+
+    async def report(self, result, accepted: bool = True, submitted_text: str | None = None, *,
+                     timeout: float | None = None) -> Outcome:
+        """As ``CaptchaClient.report``."""
+        reply = await self._call(self._stub.ReportOutcome, report_request(result, accepted, submitted_text), timeout)
+        return Outcome(reply.stored, reply.verified)

@@ -42,6 +42,17 @@ class DeadlineExceeded(CaptchaError):
     code = "DEADLINE_EXCEEDED"
 
 
+class NotFound(CaptchaError):
+    """report(): the answer is unknown to the server or its verdict came too late (NOT_FOUND)."""
+    code = "NOT_FOUND"
+
+
+class FailedPrecondition(CaptchaError):
+    """report(): another verdict was reported for this answer, or the server keeps no feedback
+    (FAILED_PRECONDITION)."""
+    code = "FAILED_PRECONDITION"
+
+
 class ServerError(CaptchaError):
     """Any other status (INTERNAL, ...)."""
 
@@ -50,7 +61,8 @@ class ClientClosed(CaptchaError):
     """The client was used after ``close()``."""
 
 
-_BY_CODE = {cls.code: cls for cls in (InvalidArgument, Unavailable, Overloaded, Unauthenticated, DeadlineExceeded)}
+_BY_CODE = {cls.code: cls for cls in (InvalidArgument, Unavailable, Overloaded, Unauthenticated, DeadlineExceeded,
+                                      NotFound, FailedPrecondition)}
 
 
 def from_rpc_error(exc: grpc.RpcError) -> CaptchaError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from captcha.v1 import captcha_pb2 as pb
 from captcha_core.colors import Color
@@ -27,6 +28,7 @@ class Result:
     server_ms: float
     reads: int = 1             # readings the server made (more than 1 after a second look)
     agreeing_reads: int = 1    # of them, those that gave this text
+    answer_id: str = ""        # what report() names (empty when the server keeps no feedback)
 
     @classmethod
     def from_pb(cls, r: pb.RecognizeResponse) -> "Result":
@@ -34,7 +36,29 @@ class Result:
         return cls(text=r.text, confidence=r.confidence, route=_ROUTES.get(r.route, "unspecified"), model=r.model,
                    model_version=r.model_version, request_id=r.request_id, color=color,
                    characters=tuple((c.character, c.confidence) for c in r.characters), server_ms=r.server_ms,
-                   reads=r.reads or 1, agreeing_reads=r.agreeing_reads or 1)
+                   reads=r.reads or 1, agreeing_reads=r.agreeing_reads or 1, answer_id=r.answer_id)
+
+
+class Outcome(NamedTuple):
+    stored: bool    # this call stored the report (False: the same report had been stored before)
+    verified: bool  # the picture now has a verified label
+
+
+def report_request(result, accepted: bool, submitted_text: str | None) -> pb.ReportOutcomeRequest:
+    """``result``: a Result (or its answer_id as a string)."""
+    answer_id = result if isinstance(result, str) else getattr(result, "answer_id", "")
+    if not answer_id:
+        raise ValueError("this result has no answer_id: the server keeps no feedback (--feedback-store)")
+    if not isinstance(accepted, bool):
+        raise TypeError("accepted must be True or False")
+    return pb.ReportOutcomeRequest(answer_id=answer_id, accepted=accepted, submitted_text=submitted_text or "")
+
+
+def live_rows(reply: pb.ListModelsResponse) -> list[dict]:
+    """ListModels' live accuracy as plain dicts."""
+    names = {v: c.label for c, v in _COLOR_TO_PB.items()}
+    return [{"color": names.get(x.color, ""), "version": x.version, "accepted": x.accepted, "rejected": x.rejected,
+             "accuracy": x.accuracy} for x in reply.live_accuracy]
 
 
 def image_bytes(image) -> bytes:

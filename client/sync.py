@@ -11,7 +11,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 from .channel import RETRYABLE, ChannelSettings
 from .errors import ClientClosed, from_rpc_error
-from .result import RequestStream, Result, build_request, model_rows
+from .result import Outcome, RequestStream, Result, build_request, live_rows, model_rows, report_request
 
 
 class CaptchaClient:
@@ -77,3 +77,16 @@ class CaptchaClient:
 
     def list_models(self) -> list[dict]:
         return model_rows(self._call(self._stub.ListModels, pb.ListModelsRequest(), None))
+
+    def live_accuracy(self) -> list[dict]:
+        """Of the server's answers that callers submitted, the share the platform accepted, per
+        colour and model version (from the verdicts reported)."""
+        return live_rows(self._call(self._stub.ListModels, pb.ListModelsRequest(), None))
+
+    def report(self, result, accepted: bool = True, submitted_text: str | None = None, *,
+               timeout: float | None = None) -> Outcome:
+        """Reports the platform's verdict on ``result`` (a Result, or its ``answer_id``):
+        ``accepted`` as the platform said; ``submitted_text`` when what was submitted was not the
+        server's answer (a person's reading, say). Idempotent: the same report again is fine."""
+        reply = self._call(self._stub.ReportOutcome, report_request(result, accepted, submitted_text), timeout)
+        return Outcome(reply.stored, reply.verified)

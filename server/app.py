@@ -21,6 +21,7 @@ from . import http_api, reflection
 from .auth import BearerTokenInterceptor
 from .batching import BatchPolicy
 from .config import ServerConfig
+from .feedback import Feedback
 from .manager import ModelManager
 from .metrics import Metrics
 from .plane import DataPlane
@@ -57,6 +58,8 @@ class App:
         self.server.stop(grace).wait()
         self.service.pool.shutdown(wait=False, cancel_futures=True)
         self.repository.close()
+        if self.plane.feedback:
+            self.plane.feedback.close()
 
 
 def _credentials(cfg: ServerConfig):
@@ -81,7 +84,11 @@ def start(cfg: ServerConfig, loader=None) -> App:
     if not manager.loaded():
         log.warning("no model loaded from %s: every request will get UNAVAILABLE until one appears", cfg.model_dir)
     router = Router(manager, cfg.confidence_threshold, views=cfg.second_look_views)
-    plane = DataPlane(manager, router, metrics, ImageLimits(max_bytes=cfg.max_image_bytes))
+    feedback = None
+    if cfg.feedback_store:
+        from captcha_core.feedback import open_store
+        feedback = Feedback(open_store(cfg.feedback_store), cfg.feedback_ttl, int(cfg.feedback_max_mb * 2**20), metrics)
+    plane = DataPlane(manager, router, metrics, ImageLimits(max_bytes=cfg.max_image_bytes), feedback)
     service = CaptchaService(plane, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
     interceptors = ([BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []) + [DecodeGuard()]
     options = [("grpc.max_receive_message_length", max(MAX_MESSAGE, cfg.max_image_bytes + 65536)),

@@ -32,6 +32,9 @@ class ServerConfig:
     runtime: str = "auto"
     precision: str = "auto"
     version_policy: str = "latest"
+    feedback_store: str = ""
+    feedback_ttl: float = 600.0
+    feedback_max_mb: float = 64.0
     log_level: str = "INFO"
 
 
@@ -63,6 +66,10 @@ _FLAGS = {
                      "installed and the version has a logits signature, else TensorFlow)"),
     "precision": (str, "OpenVINO's precision: auto (bf16 where the CPU computes it natively, else f32), f32 or bf16"),
     "version_policy": (str, "which version each colour serves: latest, or colour=N pairs, e.g. red=21,blue=latest"),
+    "feedback_store": (str, "keep answered pictures for the platform's verdicts (ReportOutcome) and store the "
+                            "reported ones in this SQLite file (empty: nothing is kept)"),
+    "feedback_ttl": (float, "seconds an answered picture waits for its verdict"),
+    "feedback_max_mb": (float, "memory for answered pictures waiting for their verdict (the oldest go first)"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),
 }
 
@@ -88,6 +95,8 @@ def parse(argv=None) -> ServerConfig:
         p.error(f"--runtime must be one of {', '.join(RUNTIMES)}")
     if args.precision not in PRECISIONS:
         p.error(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if args.feedback_ttl <= 0 or args.feedback_max_mb <= 0:
+        p.error("--feedback-ttl and --feedback-max-mb must be above 0")
     try:
         VersionPolicy.parse(args.version_policy)
     except ValueError as exc:

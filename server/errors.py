@@ -26,3 +26,11 @@ class Overloaded(CaptchaError):
 
 class DeadlineExceeded(CaptchaError):
     code_name = "DEADLINE_EXCEEDED"
+
+
+class NotFound(CaptchaError):
+    code_name = "NOT_FOUND"
+
+
+class FailedPrecondition(CaptchaError):
+    code_name = "FAILED_PRECONDITION"

@@ -8,6 +8,11 @@ missing included) or picture 400, a picture above the byte limit 413, overload 4
 no answer before the deadline 504; another method 405, another path 404. When the server has a
 bearer token, the request must carry ``Authorization: Bearer <token>`` (401 otherwise), as gRPC
 calls must.
+
+With a feedback store the answer carries ``"answer_id"``, and ``POST /captcha/v1/report`` with
+``{"answer_id": ..., "accepted": true|false, "submitted_text": optional}`` reports the platform's
+verdict (``ReportOutcome``): 404 unknown or expired id, 409 another verdict already reported or no
+feedback store, 400 a bad body or text.
 """
 from __future__ import annotations
 
@@ -29,9 +34,10 @@ from .errors import CaptchaError, PictureTooLarge
 from .plane import DataPlane
 
 PATH = "/captcha/v1"
+REPORT_PATH = "/captcha/v1/report"
 PARAM_KEYS = {c.label: c for c in Color}
-ERROR_HTTP = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499,
-              "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504}
+ERROR_HTTP = {"INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "NOT_FOUND": 404, "FAILED_PRECONDITION": 409,
+              "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504}
 MAX_BODY = 1024 * 1024
 PROTOCOL = "http"
 
@@ -62,8 +68,9 @@ def make_handler(plane: DataPlane, token: str = ""):
 
         def do_POST(self):
             uid = uuid.uuid4().hex
-            if self.path.rstrip("/") != PATH:
-                return self._error(404, uid, f"unknown path; POST {PATH}")
+            path = self.path.rstrip("/")
+            if path not in (PATH, REPORT_PATH):
+                return self._error(404, uid, f"unknown path; POST {PATH} or {REPORT_PATH}")
             if token and not token_matches(self.headers.get("Authorization", ""), token):
                 return self._refuse(401, uid, "a valid bearer token is required (Authorization: Bearer <token>)",
                                     "UNAUTHENTICATED")
@@ -77,6 +84,11 @@ def make_handler(plane: DataPlane, token: str = ""):
                 return self._refuse(400, uid, f"body must be 1..{MAX_BODY} bytes of JSON")
             try:
                 body = json.loads(self.rfile.read(length))
+            except ValueError:
+                body = None
+            if path == REPORT_PATH:
+                return self._report(uid, body)
+            try:
                 image = base64.b64decode(body["image"], validate=True)
                 color = PARAM_KEYS[str(body["param_key"]).lower()]
                 timeout_ms = body.get("timeout_ms")
@@ -91,7 +103,26 @@ def make_handler(plane: DataPlane, token: str = ""):
                 answer = plane.recognize(image, color, deadline=deadline, request_id=uid, protocol=PROTOCOL)
             except CaptchaError as exc:  # already counted by the plane
                 return self._error(http_status(exc), uid, str(exc))
-            self._reply(200, {"uid": uid, "message": answer.text, "code": 0, "success": True})
+            reply = {"uid": uid, "message": answer.text, "code": 0, "success": True}
+            if answer.answer_id:
+                reply["answer_id"] = answer.answer_id
+            self._reply(200, reply)
+
+        def _report(self, uid: str, body) -> None:
+            try:
+                answer_id, accepted = body["answer_id"], body["accepted"]
+                submitted = body.get("submitted_text") or ""
+                if not (isinstance(answer_id, str) and isinstance(accepted, bool) and isinstance(submitted, str)):
+                    raise TypeError
+            except (KeyError, TypeError, AttributeError):
+                return self._refuse(400, uid, 'body must be JSON {"answer_id": "<id>", "accepted": true|false} '
+                                              '(and optionally "submitted_text": "<text>")')
+            try:
+                outcome = plane.report(answer_id, accepted, submitted, protocol=PROTOCOL)
+            except CaptchaError as exc:
+                return self._error(http_status(exc), uid, str(exc))
+            self._reply(200, {"uid": uid, "code": 0, "success": True, "stored": outcome.stored,
+                              "verified": outcome.verified})
 
         def _refuse(self, status: int, uid: str, message: str, code_name: str = "INVALID_ARGUMENT") -> None:
             plane.count_error(code_name, PROTOCOL)

@@ -1,7 +1,7 @@
 """Prometheus metrics of the service (served by prometheus_client on --metrics-port)."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -17,6 +17,14 @@ class Metrics:
                                     ["color"], registry=r)
         self.batch_size = Histogram("captcha_batch_size", "Pictures per model call", ["model"], registry=r,
                                     buckets=(1, 2, 4, 8, 16, 32, 64))
+
+        self.reports = Counter("captcha_reports", "Verdicts reported, by colour, model version, verdict and whose "
+                               "text was submitted (ours: the server's answer)", ["color", "version", "verdict", "text"],
+                               registry=r)
+        self.live_accuracy = Gauge("captcha_live_accuracy", "Of the server's answers submitted to the platform, the "
+                                   "share accepted, by colour and model version", ["color", "version"], registry=r)
+        self.feedback_dropped = Counter("captcha_feedback_dropped", "Answered pictures dropped unreported from the "
+                                        "feedback cache, by reason (expired, full)", ["reason"], registry=r)
 
     def observe_batch(self, model: str, size: int) -> None:
         self.batch_size.labels(model).observe(size)

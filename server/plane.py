@@ -8,6 +8,7 @@ no protobuf, no grpc.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -20,7 +21,8 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
 from .calls import Call, CallEnded
-from .errors import CaptchaError, DeadlineExceeded, InvalidRequest, PictureTooLarge
+from .errors import CaptchaError, DeadlineExceeded, FailedPrecondition, InvalidRequest, PictureTooLarge
+from .feedback import Feedback, Outcome, new_answer_id
 from .manager import ModelManager
 from .metrics import Metrics
 from .routing import Route, Router
@@ -46,6 +48,7 @@ class Answer:
     agreeing: int         # of them, those that gave this text
     request_id: str
     server_ms: float
+    answer_id: str = ""   # what a verdict report names (empty without a feedback store)
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,9 @@ def parse_color(color: Color | str) -> Color:
 
 class DataPlane:
     def __init__(self, manager: ModelManager, router: Router, metrics: Metrics | None = None,
-                 limits: ImageLimits = ImageLimits()):
-        self.manager, self.router, self.limits = manager, router, limits
+                 limits: ImageLimits = ImageLimits(), feedback: Feedback | None = None):
+        """``feedback``: where answered pictures wait for their verdict (None: nothing is kept)."""
+        self.manager, self.router, self.limits, self.feedback = manager, router, limits, feedback
         self.metrics = metrics or Metrics()
 
     @classmethod
@@ -101,9 +105,39 @@ class DataPlane:
                 picture = decode(image, self.limits)
             except InvalidImage as exc:
                 raise InvalidRequest(str(exc)) from None
-            return self._answer(picture, color, route, call or Call(deadline), request_id, start)
+            answer = self._answer(picture, color, route, call or Call(deadline), request_id, start)
         except Exception as exc:
             raise self.refused(exc, request_id, protocol) from None
+        if self.feedback is None:
+            return answer
+        answer_id = new_answer_id()
+        self.feedback.remember(answer_id, image, color.label, answer.text, answer.confidence, answer.route.value,
+                               answer.model, answer.version)
+        return dataclasses.replace(answer, answer_id=answer_id)
+
+    def report(self, answer_id: str, accepted: bool, submitted_text: str = "", protocol: str = "") -> Outcome:
+        """The platform's verdict on answer ``answer_id`` (on ``submitted_text`` when the caller
+        submitted that instead), stored durably before this returns."""
+        try:
+            if self.feedback is None:
+                raise FailedPrecondition("this server keeps no feedback (start it with --feedback-store)")
+            if not answer_id:
+                raise InvalidRequest("answer_id is empty")
+            return self.feedback.report(answer_id, accepted, submitted_text, self._charset())
+        except Exception as exc:
+            raise self.refused(exc, answer_id[:64], protocol) from None
+
+    def _charset(self):
+        """The characters the served models can output (None when they do not say)."""
+        for servable in self.manager.loaded():
+            charset = getattr(servable.model, "charset", None)
+            if charset is not None:
+                return set(charset.lines)
+        return None
+
+    def live(self):
+        """Live accuracy per colour and version (empty without feedback)."""
+        return self.feedback.live() if self.feedback else []
 
     def recognize_picture(self, picture: np.ndarray, color: Color | str, route: Route | None = None,
                           deadline: float | None = None, request_id: str | None = None) -> Answer:

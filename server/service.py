@@ -50,7 +50,7 @@ def to_reply(answer: Answer) -> pb.RecognizeResponse:
     return pb.RecognizeResponse(
         text=answer.text, confidence=answer.confidence, route=ROUTE_TO_PB[answer.route], model=answer.model,
         request_id=answer.request_id, model_version=answer.version, color=COLOR_TO_PB[answer.color],
-        server_ms=answer.server_ms, reads=answer.reads, agreeing_reads=answer.agreeing,
+        server_ms=answer.server_ms, reads=answer.reads, agreeing_reads=answer.agreeing, answer_id=answer.answer_id,
         characters=[pb.CharacterScore(character=ch, confidence=p)
                     for ch, p in zip(answer.text, answer.char_confidences)])
 
@@ -154,5 +154,16 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             route=ROUTE_TO_PB[c.route] if c.route else pb.ROUTE_UNSPECIFIED, served_by=c.served_by,
             served_by_version=c.served_by_version, version_policy=c.version_policy, runtime=c.runtime)
             for c in self.plane.colors()]
+        live = [pb.LiveAccuracy(color=COLOR_TO_PB[Color.parse(x.color)], version=x.version, accepted=x.accepted,
+                                rejected=x.rejected, accuracy=x.accuracy) for x in self.plane.live()]
         return pb.ListModelsResponse(models=models, confidence_threshold=self.plane.router.threshold,
-                                     second_look_views=self.plane.router.views)
+                                     second_look_views=self.plane.router.views, live_accuracy=live)
+
+    def ReportOutcome(self, request, context):
+        try:
+            outcome = self.plane.report(request.answer_id, request.accepted, request.submitted_text, PROTOCOL)
+        except Exception as exc:
+            code, message = self._status(exc)
+            log.info("report refused: %s", message, extra={"code": code.name})
+            context.abort(code, message)
+        return pb.ReportOutcomeResponse(stored=outcome.stored, verified=outcome.verified)

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from captcha_core.ctc import Charset
 from server.models import ModelSpec, Reading
+
+#: what a fake model can output: hex digits (what it reads) and the rest of the Latin set, two Chinese
+FAKE_CHARSET = Charset(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") + ["中", "国"])
 
 
 class FakeModel:
@@ -24,6 +28,7 @@ class FakeModel:
             raise RuntimeError("this version is corrupt")
         self.spec = ModelSpec(name=info["name"], version=int(folder.name), input_width=100, input_height=40,
                               preprocess_version=1, charset_size=3601, reads_transforms=info["name"] == "red")
+        self.charset = FAKE_CHARSET
         self.confidence = float(info.get("confidence", 0.9))
         self.fail_reads = bool(info.get("fail_reads"))
         self.delay = float(info.get("delay", 0))

@@ -436,7 +436,7 @@ def test_http_api_on_the_default_host_answers_ipv4_callers():
     from server.config import ServerConfig
     class Plane:  # answers "AB" to every picture
         def recognize(self, image, color, **_):
-            return SimpleNamespace(text="AB")
+            return SimpleNamespace(text="AB", answer_id="")
 
         def count_error(self, code_name, protocol):
             raise AssertionError(f"refused: {code_name}")

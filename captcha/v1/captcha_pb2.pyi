@@ -52,7 +52,7 @@ class CharacterScore(_message.Message):
     def __init__(self, character: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads")
+    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads", "answer_id")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class RecognizeResponse(_message.Message):
     SERVER_MS_FIELD_NUMBER: _ClassVar[int]
     READS_FIELD_NUMBER: _ClassVar[int]
     AGREEING_READS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
     text: str
     confidence: float
     route: Route
@@ -75,7 +76,40 @@ class RecognizeResponse(_message.Message):
     server_ms: float
     reads: int
     agreeing_reads: int
-    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ...) -> None: ...
+    answer_id: str
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ..., answer_id: _Optional[str] = ...) -> None: ...
+
+class ReportOutcomeRequest(_message.Message):
+    __slots__ = ("answer_id", "accepted", "submitted_text")
+    ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_TEXT_FIELD_NUMBER: _ClassVar[int]
+    answer_id: str
+    accepted: bool
+    submitted_text: str
+    def __init__(self, answer_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., submitted_text: _Optional[str] = ...) -> None: ...
+
+class ReportOutcomeResponse(_message.Message):
+    __slots__ = ("stored", "verified")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    stored: bool
+    verified: bool
+    def __init__(self, stored: _Optional[bool] = ..., verified: _Optional[bool] = ...) -> None: ...
+
+class LiveAccuracy(_message.Message):
+    __slots__ = ("color", "version", "accepted", "rejected", "accuracy")
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    color: Color
+    version: int
+    accepted: int
+    rejected: int
+    accuracy: float
+    def __init__(self, color: _Optional[_Union[Color, str]] = ..., version: _Optional[int] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., accuracy: _Optional[float] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -114,11 +148,13 @@ class ModelInfo(_message.Message):
     def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ..., loaded: _Optional[bool] = ..., route: _Optional[_Union[Route, str]] = ..., served_by: _Optional[str] = ..., served_by_version: _Optional[int] = ..., version_policy: _Optional[str] = ..., runtime: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models", "confidence_threshold", "second_look_views")
+    __slots__ = ("models", "confidence_threshold", "second_look_views", "live_accuracy")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SECOND_LOOK_VIEWS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     confidence_threshold: float
     second_look_views: int
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., second_look_views: _Optional[int] = ...) -> None: ...
+    live_accuracy: _containers.RepeatedCompositeFieldContainer[LiveAccuracy]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., second_look_views: _Optional[int] = ..., live_accuracy: _Optional[_Iterable[_Union[LiveAccuracy, _Mapping]]] = ...) -> None: ...

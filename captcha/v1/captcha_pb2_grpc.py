@@ -50,6 +50,11 @@ class CaptchaServiceStub:
                 request_serializer=captcha_dot_v1_dot_captcha__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=captcha_dot_v1_dot_captcha__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.ReportOutcome = channel.unary_unary(
+                '/captcha.v1.CaptchaService/ReportOutcome',
+                request_serializer=captcha_dot_v1_dot_captcha__pb2.ReportOutcomeRequest.SerializeToString,
+                response_deserializer=captcha_dot_v1_dot_captcha__pb2.ReportOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class CaptchaServiceServicer:
@@ -82,6 +87,15 @@ class CaptchaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportOutcome(self, request, context):
+        """Reports the platform's verdict on an answer (or on what the caller submitted instead), so
+        that the server can measure its live accuracy and keep the picture for training. Reporting
+        the same verdict again is OK (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CaptchaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +113,11 @@ def add_CaptchaServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=captcha_dot_v1_dot_captcha__pb2.ListModelsRequest.FromString,
                     response_serializer=captcha_dot_v1_dot_captcha__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ReportOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportOutcome,
+                    request_deserializer=captcha_dot_v1_dot_captcha__pb2.ReportOutcomeRequest.FromString,
+                    response_serializer=captcha_dot_v1_dot_captcha__pb2.ReportOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +202,33 @@ class CaptchaService:
             '/captcha.v1.CaptchaService/ListModels',
             captcha_dot_v1_dot_captcha__pb2.ListModelsRequest.SerializeToString,
             captcha_dot_v1_dot_captcha__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/captcha.v1.CaptchaService/ReportOutcome',
+            captcha_dot_v1_dot_captcha__pb2.ReportOutcomeRequest.SerializeToString,
+            captcha_dot_v1_dot_captcha__pb2.ReportOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,243 @@
+"""The feedback store: the platform's verdicts on answers, with the pictures they were about.
+
+A *report* is one verdict on one answer (``answer_id``): the text submitted (the server's answer,
+or another reading a caller submitted instead), accepted or rejected. A *sample* is a picture
+asked in one colour, kept once however often it was reported; it gets a *verified label* when the
+platform accepted a text for it, and may get an *imported label* (a person's or a solving
+service's reading, ``training.feedback import``), kept apart and never called verified.
+
+``open_store(spec)`` opens the engine a spec names: a path is an SQLite file (WAL, one file); the
+``FeedbackStore`` protocol is what another engine implements. Plain sqlite3, no other dependency:
+the server writes the store and ``training.feedback`` reads it.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY,
+    picture_hash TEXT NOT NULL,
+    color TEXT NOT NULL,
+    picture BLOB NOT NULL,
+    verified_label TEXT,
+    imported_label TEXT,
+    created REAL NOT NULL,
+    UNIQUE (picture_hash, color)
+);
+CREATE TABLE IF NOT EXISTS reports (
+    answer_id TEXT PRIMARY KEY,
+    sample_id INTEGER NOT NULL REFERENCES samples (id),
+    color TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    route TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    submitted_text TEXT NOT NULL,
+    ours INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_by_version ON reports (color, version);
+"""
+
+
+class ReportConflict(Exception):
+    """Another verdict was already stored for this answer."""
+
+
+@dataclass(frozen=True)
+class Report:
+    answer_id: str
+    picture: bytes
+    color: str
+    answer: str          # what the server answered
+    confidence: float
+    route: str
+    model: str
+    version: int
+    submitted_text: str  # what was submitted (the answer itself when the caller sent none)
+    accepted: bool
+    created: float = 0.0
+
+    @property
+    def ours(self) -> bool:
+        """Whether the text submitted was the server's answer (the platform compares case-insensitively)."""
+        return self.submitted_text.upper() == self.answer.upper()
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: int
+    picture: bytes
+    color: str
+    label: str
+    source: str  # "verified" or "imported"
+    created: float
+
+
+@dataclass(frozen=True)
+class Found:
+    accepted: bool
+    submitted_text: str
+    answer: str
+    verified: bool  # the sample has a verified label
+
+
+@dataclass(frozen=True)
+class Live:
+    color: str
+    version: int
+    accepted: int
+    rejected: int
+
+    @property
+    def accuracy(self) -> float:
+        total = self.accepted + self.rejected
+        return self.accepted / total if total else 0.0
+
+
+class FeedbackStore(Protocol):
+    def add(self, report: Report) -> tuple[bool, bool]:
+        """Stores ``report`` durably before returning (stored now?, sample verified?); the same
+        report again returns (False, ...); another one for the same answer_id raises ReportConflict."""
+
+    def find(self, answer_id: str) -> "Found | None":
+        """The report stored for ``answer_id``, or None."""
+
+    def live(self) -> list[Live]: ...
+
+    def counts(self) -> dict: ...
+
+    def samples(self, verified: bool = True) -> Iterator[Sample]: ...
+
+    def unverified(self) -> Iterator[Sample]: ...
+
+    def import_label(self, sample_id: int, label: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def picture_hash(picture: bytes) -> str:
+    return hashlib.sha256(picture).hexdigest()
+
+
+class SQLiteStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a report acknowledged is on disk
+            self._db.executescript(SCHEMA)
+            if self._db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    def add(self, report: Report) -> tuple[bool, bool]:
+        created = report.created or time.time()
+        submitted = report.submitted_text.upper()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                known = self._db.execute("SELECT accepted, submitted_text, sample_id FROM reports WHERE answer_id = ?",
+                                         (report.answer_id,)).fetchone()
+                if known is not None:
+                    self._db.execute("ROLLBACK")
+                    if (bool(known[0]), known[1]) != (report.accepted, submitted):
+                        raise ReportConflict(f"answer {report.answer_id} was reported "
+                                             f"{'accepted' if known[0] else 'rejected'} with text {known[1]!r}")
+                    return False, self._verified(known[2])
+                self._db.execute("INSERT OR IGNORE INTO samples (picture_hash, color, picture, created) "
+                                 "VALUES (?, ?, ?, ?)", (picture_hash(report.picture), report.color, report.picture,
+                                                          created))
+                sample_id = self._db.execute("SELECT id FROM samples WHERE picture_hash = ? AND color = ?",
+                                             (picture_hash(report.picture), report.color)).fetchone()[0]
+                if report.accepted:
+                    self._db.execute("UPDATE samples SET verified_label = ? WHERE id = ?", (submitted, sample_id))
+                self._db.execute(
+                    "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (report.answer_id, sample_id, report.color, report.answer, report.confidence, report.route,
+                     report.model, report.version, submitted, int(report.ours), int(report.accepted), created))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            return True, self._verified(sample_id)
+
+    def _verified(self, sample_id: int) -> bool:
+        row = self._db.execute("SELECT verified_label FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        return bool(row and row[0] is not None)
+
+    def find(self, answer_id: str) -> Found | None:
+        with self._lock:
+            row = self._db.execute("SELECT r.accepted, r.submitted_text, r.answer, s.verified_label IS NOT NULL "
+                                   "FROM reports r JOIN samples s ON s.id = r.sample_id WHERE r.answer_id = ?",
+                                   (answer_id,)).fetchone()
+        return None if row is None else Found(bool(row[0]), row[1], row[2], bool(row[3]))
+
+    def live(self) -> list[Live]:
+        """Of the server's own answers that were submitted: accepted and rejected per colour and version."""
+        with self._lock:
+            rows = self._db.execute("SELECT color, version, SUM(accepted), SUM(1 - accepted) FROM reports "
+                                    "WHERE ours = 1 GROUP BY color, version ORDER BY color, version").fetchall()
+        return [Live(c, int(v), int(a), int(r)) for c, v, a, r in rows]
+
+    def counts(self) -> dict:
+        with self._lock:
+            q = self._db.execute
+            per_color = dict(q("SELECT color, COUNT(*) FROM reports GROUP BY color").fetchall())
+            return {"accepted": q("SELECT COUNT(*) FROM reports WHERE accepted = 1").fetchone()[0],
+                    "rejected": q("SELECT COUNT(*) FROM reports WHERE accepted = 0").fetchone()[0],
+                    "reports_per_color": per_color,
+                    "samples": q("SELECT COUNT(*) FROM samples").fetchone()[0],
+                    "verified": q("SELECT COUNT(*) FROM samples WHERE verified_label IS NOT NULL").fetchone()[0],
+                    "imported": q("SELECT COUNT(*) FROM samples WHERE verified_label IS NULL "
+                                  "AND imported_label IS NOT NULL").fetchone()[0]}
+
+    def samples(self, verified: bool = True) -> Iterator[Sample]:
+        """Samples with a verified label (``verified``) or, otherwise, with an imported one only."""
+        where = "verified_label IS NOT NULL" if verified else "verified_label IS NULL AND imported_label IS NOT NULL"
+        column, source = ("verified_label", "verified") if verified else ("imported_label", "imported")
+        with self._lock:
+            rows = self._db.execute(f"SELECT id, picture, color, {column}, created FROM samples WHERE {where} "
+                                    "ORDER BY created, id").fetchall()
+        for sample_id, picture, color, label, created in rows:
+            yield Sample(sample_id, picture, color, label, source, created)
+
+    def unverified(self) -> Iterator[Sample]:
+        """Pictures with a rejected report and no verified label: for a person to label."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, picture, color, COALESCE(imported_label, ''), created FROM samples "
+                                    "WHERE verified_label IS NULL ORDER BY created, id").fetchall()
+        for sample_id, picture, color, label, created in rows:
+            yield Sample(sample_id, picture, color, label, "unverified", created)
+
+    def import_label(self, sample_id: int, label: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("UPDATE samples SET imported_label = ? WHERE id = ? AND verified_label IS NULL",
+                                   (label.upper(), sample_id))
+        return cur.rowcount == 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def open_store(spec: str | Path) -> FeedbackStore:
+    """The store a spec names: a file path (SQLite)."""
+    text = str(spec)
+    if "://" in text:
+        raise ValueError(f"{text.split('://')[0]}:// stores are not supported; give a file path (SQLite)")
+    return SQLiteStore(Path(text))

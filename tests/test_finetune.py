@@ -1,0 +1,45 @@
+"""training.finetune on a tiny model and a small store: it exports only when it should."""
+import shutil
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from captcha_core.feedback import Report, SQLiteStore  # noqa: E402
+from captcha_core.versions import versions  # noqa: E402
+from tests.fakes import solid_png  # noqa: E402
+
+
+@pytest.fixture
+def setup(tiny_saved_models, tmp_path):
+    from training.eval_sets import draw
+    from training.evaluate import Dataset
+    models = tmp_path / "models"
+    shutil.copytree(tiny_saved_models, models)
+    store = SQLiteStore(tmp_path / "feedback.db")
+    for i in range(10):  # the platform accepted "K7" for ten reddish pictures
+        store.add(Report(f"a{i}", solid_png((200, 20 + i * 5, 30)), "red", "XX", 0.5, "direct", "red", 1, "K7", True,
+                         created=1000.0 + i))
+    store.close()
+    draw("90x35", tmp_path / "frozen", 8, progress=False)
+    return models, str(tmp_path / "feedback.db"), [Dataset.load(tmp_path / "frozen")]
+
+
+def test_exports_when_the_held_out_verdicts_improve(setup):
+    from training.finetune import Recipe, finetune
+    models, store, frozen = setup
+    report = finetune(store, models, Recipe(minutes=5, steps=300, lr=0.01, batch_size=16, synthetic_share=0.25,
+                                            holdout=0.2), frozen)
+    assert (report["learned_from"], report["held_out"]) == (8, 2)
+    assert report["before"]["held_out"]["red"] == [0, 2] and report["after"]["held_out"]["red"] == [2, 2]
+    assert report["exported"] and report["held_out_gain_points"] == 100.0
+    assert [v for v, _ in versions(models / "red")] == [1, 2]
+    assert [v for v, _ in versions(models / "blue")] == [1, 2]
+
+
+def test_does_not_export_what_learned_nothing(setup):
+    from training.finetune import Recipe, finetune
+    models, store, frozen = setup
+    report = finetune(store, models, Recipe(minutes=5, steps=5, lr=0.0, batch_size=8, synthetic_share=0.5), frozen)
+    assert report["exported"] is None and report["reason"] == "not better on the held-out verdicts"
+    assert [v for v, _ in versions(models / "red")] == [1]

@@ -1,0 +1,209 @@
+"""Fine-tunes the served models on the platform's verified answers, and exports a new version only
+when it is better where it matters and no worse elsewhere.
+
+    python -m training.finetune --store feedback.db --models saved_models --minutes 20
+
+Starts from the newest version of every colour in ``--models`` (on this CPU). Learns from the
+verified samples of the feedback store (a text the platform accepted): each teaches the head of
+the colour it was asked for and, for another colour, the red head through the colour transform;
+every batch also holds synthetic pictures (``--synthetic-share``), so that what the models know is
+not forgotten. The newest ``--holdout`` share of the verified samples is never learned from: the
+new weights are exported (a new version of every colour, which the server picks up by itself)
+only when their exact match on that share beats the served version's and no frozen evaluation set
+drops by more than ``--max-drop`` points. ``--report`` gets the before/after figures per colour
+either way.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.feedback import open_store
+from captcha_core.preprocess import resize
+from captcha_core.transforms import to_red
+
+from . import charset
+from .data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
+from .encoding import MAX_LEN, Alphabet
+from .evaluate import Dataset
+from .restore import architecture, restore_from_saved_models
+from .train import Trainer, export_all
+
+FROZEN = [Path("data/eval") / name for name in ("90x35", "120x50", "wider-90x35")]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    image: np.ndarray  # at the model's input size
+    color: Color
+    label: str
+
+
+def verified_samples(store_spec: str, width: int, height: int) -> list[Labelled]:
+    """The store's verified samples, oldest first, resized to the model input."""
+    store = open_store(store_spec)
+    try:
+        out = []
+        for s in store.samples(verified=True):
+            picture = np.asarray(Image.open(io.BytesIO(s.picture)).convert("RGB"))
+            out.append(Labelled(resize(picture, width, height), Color.parse(s.color), s.label))
+        return out
+    finally:
+        store.close()
+
+
+def split(samples: list[Labelled], holdout: float) -> tuple[list[Labelled], list[Labelled]]:
+    """(to learn from, held out): the newest ``holdout`` share is held out."""
+    held = max(1, int(round(len(samples) * holdout))) if samples else 0
+    return samples[:len(samples) - held], samples[len(samples) - held:]
+
+
+def verified_batch(samples: list[Labelled], alphabet: Alphabet, n: int, rng: np.random.Generator,
+                   transform_share: float = 0.5):
+    """``n`` rows drawn from ``samples``: the asked colour's head learns each; for a colour other
+    than red, with ``transform_share``, the red head learns it through the transform instead."""
+    heads = len(HEAD_ORDER)
+    images = np.empty((n, *samples[0].image.shape), np.uint8)
+    labels = np.full((n, heads, MAX_LEN), -1, np.int32)
+    weights = np.zeros((n, heads), np.float32)
+    for i, k in enumerate(rng.integers(0, len(samples), n)):
+        s = samples[int(k)]
+        head = HEAD_ORDER.index(s.color)
+        images[i] = s.image
+        if s.color is not Color.RED and rng.random() < transform_share:
+            images[i], head = to_red(s.image[None], s.color)[0], RED_HEAD
+        labels[i, head] = alphabet.encode(s.label)
+        weights[i, head] = 1.0
+    return images, labels, weights
+
+
+def read_texts(trainer: Trainer, images: np.ndarray, head: str) -> list[str]:
+    out = []
+    for i in range(0, len(images), 256):
+        out += [t.decode() for t in trainer.read(tf.constant(images[i:i + 256]), head).numpy()]
+    return out
+
+
+def exact_by_color(trainer: Trainer, samples: list[Labelled]) -> dict:
+    """{colour: [right, count]} on the direct route (case-insensitive, as the platform checks)."""
+    out = {}
+    for color in ALL_COLORS:
+        mine = [s for s in samples if s.color is color]
+        if mine:
+            got = read_texts(trainer, np.stack([s.image for s in mine]), color.label)
+            out[color.label] = [sum(g.upper() == s.label.upper() for g, s in zip(got, mine)), len(mine)]
+    return out
+
+
+def overall(by_color: dict) -> float:
+    right, count = (sum(v[i] for v in by_color.values()) for i in (0, 1))
+    return right / count if count else 0.0
+
+
+def frozen_scores(trainer: Trainer, sets: list[Dataset]) -> dict:
+    """Exact match of the direct route over every colour of each frozen set."""
+    scores = {}
+    for ds in sets:
+        samples = [Labelled(resize(img, trainer.mcfg.input_width, trainer.mcfg.input_height), c, a[c.label])
+                   for img, a in zip(ds.images, ds.answers) for c in ALL_COLORS if a.get(c.label)]
+        scores[ds.name] = overall(exact_by_color(trainer, samples))
+    return scores
+
+
+@dataclass(frozen=True)
+class Recipe:
+    minutes: float = 20.0
+    steps: int = 0                 # a limit of steps too (0: none)
+    lr: float = 3e-5
+    batch_size: int = 64
+    synthetic_share: float = 0.5   # of each batch, synthetic pictures
+    holdout: float = 0.2
+    max_drop: float = 0.5          # points a frozen set may lose
+    seed: int = 1
+
+
+def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe) -> int:
+    """Trains on batches of verified and synthetic pictures until the time or step limit; returns steps."""
+    alphabet = Alphabet(charset.vocabulary())
+    rng = np.random.default_rng(recipe.seed)
+    synthetic = int(round(recipe.batch_size * recipe.synthetic_share))
+    fcfg = FeedConfig(trainer.mcfg.input_width, trainer.mcfg.input_height, synthetic)
+    renderers = make_renderers(fcfg) if synthetic else ()
+    start, steps = time.time(), 0
+    while time.time() - start < recipe.minutes * 60 and not (recipe.steps and steps >= recipe.steps):
+        parts = [verified_batch(samples, alphabet, recipe.batch_size - synthetic, rng)]
+        if synthetic:
+            parts.append(make_batch(renderers, alphabet, fcfg, rng))
+        batch = [np.concatenate([p[i] for p in parts]) for i in range(3)]
+        trainer.train_step(*[tf.constant(a) for a in batch])
+        steps += 1
+    return steps
+
+
+def finetune(store: str, models: Path, recipe: Recipe, frozen: list[Dataset], export: bool = True) -> dict:
+    mcfg = architecture(models)
+    if mcfg is None:
+        raise SystemExit(f"no models in {models}")
+    samples = verified_samples(store, mcfg.input_width, mcfg.input_height)
+    learn_from, held = split(samples, recipe.holdout)
+    report = {"verified": len(samples), "learned_from": len(learn_from), "held_out": len(held),
+              "recipe": recipe.__dict__}
+    if not learn_from:
+        return {**report, "exported": None, "reason": "no verified samples to learn from"}
+    trainer = Trainer(mcfg, recipe.lr, 10**9)
+    restore_from_saved_models(trainer, models)
+    before = {"held_out": exact_by_color(trainer, held), "frozen": frozen_scores(trainer, frozen)}
+    report["steps"] = learn(trainer, learn_from, recipe)
+    after = {"held_out": exact_by_color(trainer, held), "frozen": frozen_scores(trainer, frozen)}
+    report.update(before=before, after=after)
+    gain = overall(after["held_out"]) - overall(before["held_out"])
+    drops = {k: 100 * (before["frozen"][k] - after["frozen"][k]) for k in before["frozen"]}
+    report["held_out_gain_points"] = round(100 * gain, 2)
+    report["frozen_drop_points"] = {k: round(v, 2) for k, v in drops.items()}
+    better, safe = gain > 0, all(d <= recipe.max_drop for d in drops.values())
+    report["reason"] = ("better on the held-out verdicts, no frozen set dropped" if better and safe else
+                        "not better on the held-out verdicts" if not better else
+                        f"a frozen set dropped more than {recipe.max_drop} points")
+    report["exported"] = None
+    if better and safe and export:
+        export_all(trainer, models, int(trainer.step.numpy()), int(trainer.pictures.numpy()),
+                   {f"{c}_held_out": v[0] / v[1] for c, v in after["held_out"].items()})
+        report["exported"] = "new version of every colour"
+    return report
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", required=True, help="the server's --feedback-store")
+    p.add_argument("--models", type=Path, default=Path("saved_models"))
+    d = Recipe()
+    for name, value in d.__dict__.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    p.add_argument("--frozen", type=Path, nargs="*", default=FROZEN, help="frozen evaluation sets")
+    p.add_argument("--frozen-limit", type=int, help="first N pictures of each frozen set")
+    p.add_argument("--report", type=Path, help="write the before/after figures here (JSON)")
+    p.add_argument("--dry-run", action="store_true", help="measure, never export")
+    args = p.parse_args(argv)
+    recipe = Recipe(**{k: getattr(args, k) for k in d.__dict__})
+    frozen = [Dataset.load(f, args.frozen_limit) for f in args.frozen if (f / "labels.jsonl").exists()]
+    missing = [str(f) for f in args.frozen if not (f / "labels.jsonl").exists()]
+    if missing:
+        print(f"frozen sets missing (make eval-sets draws them): {', '.join(missing)}")
+    report = finetune(args.store, args.models, recipe, frozen, export=not args.dry_run)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.report:
+        args.report.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,12 +46,18 @@ def parse_size(text: str) -> tuple[int, int]:
 class CaptchaRenderer:
     """Draws captchas of one size in one style."""
 
-    def __init__(self, width: int = 90, height: int = 35, style: Style = Style()):
+    def __init__(self, width: int = 90, height: int = 35, style: Style = Style(),
+                 faces: tuple[tuple, tuple] | None = None):
+        """``faces``: (Chinese faces, Latin faces) to draw with instead of the installed ones of
+        ``fonts`` (a stand-in for another renderer, say)."""
         self.width, self.height, self.style = width, height, style
         self.scale = height / REFERENCE_HEIGHT
         self.xscale = width / 90.0
-        chinese_faces, latin_faces = fonts.require_fonts()
-        latin_faces += fonts.available(style.added_latin_faces)
+        if faces is None:
+            chinese_faces, latin_faces = fonts.require_fonts()
+            latin_faces += fonts.available(style.added_latin_faces)
+        else:
+            chinese_faces, latin_faces = (fonts.available(tuple(f)) for f in faces)
         self._chinese_faces = chinese_faces
         self._chinese_cdf = np.cumsum(_normalise([f.weight for f in chinese_faces]))
         self._latin_faces = latin_faces

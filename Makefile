@@ -1,6 +1,6 @@
 PY ?= .venv/bin/python
 
-.PHONY: serve test bench soak fuzz proto fidelity eval-sets evaluate accel-prep
+.PHONY: serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate accel-prep
 serve:        ; scripts/serve
 test:         ; scripts/test
 proto:        ; $(PY) scripts/gen_proto.py
@@ -8,5 +8,7 @@ fidelity:     ; $(PY) -m training.fidelity --out docs
 eval-sets:    ; $(PY) -m training.eval_sets --out data/eval
 evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 --out docs
 bench:        ; $(PY) bench/run.py
+runtimes: eval-sets ; $(PY) bench/runtimes.py
+feedback-sim: eval-sets ; $(PY) bench/feedback_sim.py
 # what a GPU machine without TensorFlow or fonts needs: the font pack and the committed models' weights
 accel-prep:   ; $(PY) -m training.fontpack --out build/fontpack && $(PY) -m training.weights dump --models saved_models --out build/accel/init.npz

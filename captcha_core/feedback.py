@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS reports (
     accepted INTEGER NOT NULL,
     created REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS reports_by_version ON reports (color, version);
+CREATE INDEX IF NOT EXISTS reports_by_version ON reports (color, model, version);
 """
 
 
@@ -95,7 +95,8 @@ class Found:
 
 @dataclass(frozen=True)
 class Live:
-    color: str
+    color: str   # the colour asked
+    model: str   # the model that answered (the colour's own, or another through the transform)
     version: int
     accepted: int
     rejected: int
@@ -116,6 +117,8 @@ class FeedbackStore(Protocol):
 
     def live(self) -> list[Live]: ...
 
+    def live_of(self, color: str, model: str, version: int) -> Live: ...
+
     def counts(self) -> dict: ...
 
     def samples(self, verified: bool = True) -> Iterator[Sample]: ...
@@ -132,8 +135,11 @@ def picture_hash(picture: bytes) -> str:
 
 
 class SQLiteStore:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, create: bool = True):
+        """``create``: make the file when it is missing (the server); readers pass False."""
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise FileNotFoundError(f"no feedback store at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.Lock()
@@ -163,8 +169,9 @@ class SQLiteStore:
                                                           created))
                 sample_id = self._db.execute("SELECT id FROM samples WHERE picture_hash = ? AND color = ?",
                                              (picture_hash(report.picture), report.color)).fetchone()[0]
-                if report.accepted:
-                    self._db.execute("UPDATE samples SET verified_label = ? WHERE id = ?", (submitted, sample_id))
+                if report.accepted:  # the first accepted text stays the label
+                    self._db.execute("UPDATE samples SET verified_label = ? WHERE id = ? AND verified_label IS NULL",
+                                     (submitted, sample_id))
                 self._db.execute(
                     "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (report.answer_id, sample_id, report.color, report.answer, report.confidence, report.route,
@@ -188,11 +195,20 @@ class SQLiteStore:
         return None if row is None else Found(bool(row[0]), row[1], row[2], bool(row[3]))
 
     def live(self) -> list[Live]:
-        """Of the server's own answers that were submitted: accepted and rejected per colour and version."""
+        """Of the server's own answers that were submitted: accepted and rejected per colour asked,
+        model and version."""
         with self._lock:
-            rows = self._db.execute("SELECT color, version, SUM(accepted), SUM(1 - accepted) FROM reports "
-                                    "WHERE ours = 1 GROUP BY color, version ORDER BY color, version").fetchall()
-        return [Live(c, int(v), int(a), int(r)) for c, v, a, r in rows]
+            rows = self._db.execute("SELECT color, model, version, SUM(accepted), SUM(1 - accepted) FROM reports "
+                                    "WHERE ours = 1 GROUP BY color, model, version "
+                                    "ORDER BY color, model, version").fetchall()
+        return [Live(c, m, int(v), int(a), int(r)) for c, m, v, a, r in rows]
+
+    def live_of(self, color: str, model: str, version: int) -> Live:
+        with self._lock:
+            a, r = self._db.execute("SELECT COALESCE(SUM(accepted), 0), COALESCE(SUM(1 - accepted), 0) FROM reports "
+                                    "WHERE ours = 1 AND color = ? AND model = ? AND version = ?",
+                                    (color, model, version)).fetchone()
+        return Live(color, model, version, int(a), int(r))
 
     def counts(self) -> dict:
         with self._lock:
@@ -235,9 +251,9 @@ class SQLiteStore:
             self._db.close()
 
 
-def open_store(spec: str | Path) -> FeedbackStore:
-    """The store a spec names: a file path (SQLite)."""
+def open_store(spec: str | Path, create: bool = True) -> FeedbackStore:
+    """The store a spec names: a file path (SQLite). ``create``: make it when missing."""
     text = str(spec)
     if "://" in text:
         raise ValueError(f"{text.split('://')[0]}:// stores are not supported; give a file path (SQLite)")
-    return SQLiteStore(Path(text))
+    return SQLiteStore(Path(text), create)

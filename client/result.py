@@ -57,8 +57,8 @@ def report_request(result, accepted: bool, submitted_text: str | None) -> pb.Rep
 def live_rows(reply: pb.ListModelsResponse) -> list[dict]:
     """ListModels' live accuracy as plain dicts."""
     names = {v: c.label for c, v in _COLOR_TO_PB.items()}
-    return [{"color": names.get(x.color, ""), "version": x.version, "accepted": x.accepted, "rejected": x.rejected,
-             "accuracy": x.accuracy} for x in reply.live_accuracy]
+    return [{"color": names.get(x.color, ""), "model": x.model, "version": x.version, "accepted": x.accepted,
+             "rejected": x.rejected, "accuracy": x.accuracy} for x in reply.live_accuracy]
 
 
 def image_bytes(image) -> bytes:

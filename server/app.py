@@ -55,10 +55,11 @@ class App:
         self.health.enter_graceful_shutdown()
         if self.http:
             self.http.shutdown()
+            self.http.server_close()
         self.server.stop(grace).wait()
         self.service.pool.shutdown(wait=False, cancel_futures=True)
         self.repository.close()
-        if self.plane.feedback:
+        if self.plane.feedback:  # last: calls still in flight may be storing reports
             self.plane.feedback.close()
 
 
@@ -90,7 +91,8 @@ def start(cfg: ServerConfig, loader=None) -> App:
         feedback = Feedback(open_store(cfg.feedback_store), cfg.feedback_ttl, int(cfg.feedback_max_mb * 2**20), metrics)
     plane = DataPlane(manager, router, metrics, ImageLimits(max_bytes=cfg.max_image_bytes), feedback)
     service = CaptchaService(plane, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
-    interceptors = ([BearerTokenInterceptor(cfg.auth_token)] if cfg.auth_token else []) + [DecodeGuard()]
+    refused = lambda code_name: plane.count_error(code_name, "grpc")  # noqa: E731
+    interceptors = ([BearerTokenInterceptor(cfg.auth_token, refused)] if cfg.auth_token else []) + [DecodeGuard(refused)]
     options = [("grpc.max_receive_message_length", max(MAX_MESSAGE, cfg.max_image_bytes + 65536)),
                ("grpc.max_send_message_length", MAX_MESSAGE),
                ("grpc.max_concurrent_streams", 256)]

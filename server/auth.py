@@ -16,10 +16,13 @@ def token_matches(header: str, token: str) -> bool:
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    def __init__(self, token: str):
+    def __init__(self, token: str, on_refuse=None):
+        """``on_refuse(code_name)`` hears each call refused (the metrics count it)."""
         self._token = token
 
         def deny(request, context):
+            if on_refuse:
+                on_refuse("UNAUTHENTICATED")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
 
         self._deny = deny

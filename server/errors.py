@@ -20,6 +20,11 @@ class NoModel(CaptchaError):
     code_name = "UNAVAILABLE"
 
 
+class StoreBusy(CaptchaError):
+    """The feedback store cannot take a write now (locked, disk full): retry."""
+    code_name = "UNAVAILABLE"
+
+
 class Overloaded(CaptchaError):
     code_name = "RESOURCE_EXHAUSTED"
 

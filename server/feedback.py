@@ -52,6 +52,8 @@ class Feedback:
             return Outcome(False, known.verified)
         pending = self.cache.get(answer_id)
         if pending is None:
+            if self.store.find(answer_id) is not None:  # reported by another call a moment ago
+                return self.report(answer_id, accepted, submitted_text, charset)
             raise NotFound(f"answer {answer_id[:64]} is unknown or expired (answers are kept "
                            f"{self.cache.ttl_s:g} s for their verdict)")
         report = Report(answer_id, pending.picture, pending.color, pending.answer, pending.confidence, pending.route,
@@ -61,22 +63,19 @@ class Feedback:
         except ReportConflict as exc:  # another caller reported the same answer at the same moment
             raise FailedPrecondition(str(exc)) from None
         self.cache.pop(answer_id)
-        self.metrics.reports.labels(pending.color, str(pending.version), "accepted" if accepted else "rejected",
-                                    "ours" if report.ours else "submitted").inc()
-        if report.ours:
-            self._refresh_live(pending.color, pending.version)
+        if stored:
+            self.metrics.reports.labels(pending.color, pending.model, str(pending.version),
+                                        "accepted" if accepted else "rejected",
+                                        "ours" if report.ours else "submitted").inc()
+            if report.ours:
+                self._publish(self.store.live_of(pending.color, pending.model, pending.version))
         return Outcome(stored, verified)
 
     def live(self) -> list[Live]:
         return self.store.live()
 
-    def _refresh_live(self, color: str, version: int) -> None:
-        for live in self.store.live():
-            if (live.color, live.version) == (color, version):
-                self._publish(live)
-
     def _publish(self, live: Live) -> None:
-        self.metrics.live_accuracy.labels(live.color, str(live.version)).set(live.accuracy)
+        self.metrics.live_accuracy.labels(live.color, live.model, str(live.version)).set(live.accuracy)
 
     def close(self) -> None:
         self.store.close()

@@ -65,6 +65,8 @@ class ModelManager:
     # -- loading ---------------------------------------------------------------------
     def refresh(self) -> None:
         with self._lock:
+            if self._stop.is_set():  # closed: nothing is loaded any more
+                return
             with ThreadPoolExecutor(len(ALL_COLORS), thread_name_prefix="load") as pool:
                 changed = list(pool.map(self._refresh_color, ALL_COLORS))
         if any(changed):
@@ -134,3 +136,5 @@ class ModelManager:
             for servable in self._servables.values():
                 servable.batcher.close()
             self._servables.clear()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()

@@ -18,11 +18,13 @@ class Metrics:
         self.batch_size = Histogram("captcha_batch_size", "Pictures per model call", ["model"], registry=r,
                                     buckets=(1, 2, 4, 8, 16, 32, 64))
 
-        self.reports = Counter("captcha_reports", "Verdicts reported, by colour, model version, verdict and whose "
-                               "text was submitted (ours: the server's answer)", ["color", "version", "verdict", "text"],
-                               registry=r)
+        self.reports = Counter("captcha_reports", "Verdicts reported, by colour asked, the model that answered and its "
+                               "version, verdict and whose text was submitted (ours: the server's answer)",
+                               ["color", "model", "version", "verdict", "text"], registry=r)
         self.live_accuracy = Gauge("captcha_live_accuracy", "Of the server's answers submitted to the platform, the "
-                                   "share accepted, by colour and model version", ["color", "version"], registry=r)
+                                   "share accepted, by colour asked, the model that answered (the colour's own, or "
+                                   "red through the transform) and its version", ["color", "model", "version"],
+                                   registry=r)
         self.feedback_dropped = Counter("captcha_feedback_dropped", "Answered pictures dropped unreported from the "
                                         "feedback cache, by reason (expired, full)", ["reason"], registry=r)
 

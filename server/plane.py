@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import time
 import uuid
 from concurrent.futures import CancelledError
@@ -21,7 +22,7 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
 from .calls import Call, CallEnded
-from .errors import CaptchaError, DeadlineExceeded, FailedPrecondition, InvalidRequest, PictureTooLarge
+from .errors import CaptchaError, DeadlineExceeded, FailedPrecondition, InvalidRequest, PictureTooLarge, StoreBusy
 from .feedback import Feedback, Outcome, new_answer_id
 from .manager import ModelManager
 from .metrics import Metrics
@@ -171,6 +172,9 @@ class DataPlane:
             exc = CallEnded()
         elif isinstance(exc, TimeoutError):
             exc = DeadlineExceeded(f"no answer in time: {exc}")
+        elif isinstance(exc, sqlite3.OperationalError):  # the feedback store is locked or unwritable
+            log.error("feedback store: %s", exc)
+            exc = StoreBusy(f"the feedback store cannot take the report now ({exc}); try again")
         elif not isinstance(exc, CaptchaError):
             log.error("internal error", exc_info=exc, extra={"request_id": short_id(request_id)})
             exc = CaptchaError("internal error; the server log has the details")

@@ -154,8 +154,9 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             route=ROUTE_TO_PB[c.route] if c.route else pb.ROUTE_UNSPECIFIED, served_by=c.served_by,
             served_by_version=c.served_by_version, version_policy=c.version_policy, runtime=c.runtime)
             for c in self.plane.colors()]
-        live = [pb.LiveAccuracy(color=COLOR_TO_PB[Color.parse(x.color)], version=x.version, accepted=x.accepted,
-                                rejected=x.rejected, accuracy=x.accuracy) for x in self.plane.live()]
+        live = [pb.LiveAccuracy(color=COLOR_TO_PB[Color.parse(x.color)], model=x.model, version=x.version,
+                                accepted=x.accepted, rejected=x.rejected, accuracy=x.accuracy)
+                for x in self.plane.live()]
         return pb.ListModelsResponse(models=models, confidence_threshold=self.plane.router.threshold,
                                      second_look_views=self.plane.router.views, live_accuracy=live)
 

@@ -28,7 +28,9 @@ def _tolerant(deserializer):
     return parse
 
 
-def _refuse(context, bad: Undecodable):
+def _refuse(context, bad: Undecodable, on_refuse=None):
+    if on_refuse:
+        on_refuse("INVALID_ARGUMENT")
     log.info("refused: request is not a valid message (%s)", bad.reason)
     context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid protobuf message ({bad.reason})")
 
@@ -43,10 +45,10 @@ def _checked(iterator):
         yield request
 
 
-def _unary_in(behaviour):
+def _unary_in(behaviour, on_refuse=None):
     def call(request, context):
         if isinstance(request, Undecodable):
-            _refuse(context, request)
+            _refuse(context, request, on_refuse)
         return behaviour(request, context)
     return call
 
@@ -56,6 +58,11 @@ def _stream_in(behaviour):
 
 
 class DecodeGuard(grpc.ServerInterceptor):
+    def __init__(self, on_refuse=None):
+        """``on_refuse(code_name)`` hears each unary call refused here (a stream's refusal is
+        counted by the servicer, which answers it in its turn)."""
+        self._on_refuse = on_refuse
+
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None or handler.request_deserializer is None:
@@ -66,5 +73,5 @@ class DecodeGuard(grpc.ServerInterceptor):
         if handler.request_streaming:
             return grpc.stream_unary_rpc_method_handler(_stream_in(handler.stream_unary), parse, out)
         if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(_unary_in(handler.unary_stream), parse, out)
-        return grpc.unary_unary_rpc_method_handler(_unary_in(handler.unary_unary), parse, out)
+            return grpc.unary_stream_rpc_method_handler(_unary_in(handler.unary_stream, self._on_refuse), parse, out)
+        return grpc.unary_unary_rpc_method_handler(_unary_in(handler.unary_unary, self._on_refuse), parse, out)

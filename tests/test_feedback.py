@@ -57,8 +57,8 @@ def test_report_contract(served):
         client.report(other, accepted=False, submitted_text="A$")
     assert client.report(other, accepted=False, submitted_text="中AB") == (True, False)
     reg = app.metrics.registry
-    assert reg.get_sample_value("captcha_reports_total", {"color": "blue", "version": "1", "verdict": "accepted",
-                                                          "text": "ours"}) == 1
+    assert reg.get_sample_value("captcha_reports_total", {"color": "blue", "model": "blue", "version": "1",
+                                                          "verdict": "accepted", "text": "ours"}) == 1
     assert reg.get_sample_value("captcha_errors_total", {"code": "NOT_FOUND", "protocol": "grpc"}) == 1
 
 
@@ -80,6 +80,8 @@ def test_the_token_guards_reports(fake_models, tmp_path):
         with CaptchaClient(f"127.0.0.1:{app.port}", token="wrong") as client:
             with pytest.raises(Unauthenticated):
                 client.report(result, accepted=True)
+        assert app.metrics.registry.get_sample_value("captcha_errors_total", {"code": "UNAUTHENTICATED",
+                                                                              "protocol": "grpc"}) == 1
 
 
 def test_live_accuracy_counts_our_answers_only(served):
@@ -88,9 +90,23 @@ def test_live_accuracy_counts_our_answers_only(served):
         client.report(client.recognize(PNG, "red"), accepted=accepted)
     client.report(client.recognize(OTHER, "red"), accepted=True, submitted_text="XY")  # a person's text
     (live,) = client.live_accuracy()
-    assert live == {"color": "red", "version": 1, "accepted": 2, "rejected": 1, "accuracy": pytest.approx(2 / 3)}
-    assert app.metrics.registry.get_sample_value("captcha_live_accuracy", {"color": "red", "version": "1"}) \
-        == pytest.approx(2 / 3)
+    assert live == {"color": "red", "model": "red", "version": 1, "accepted": 2, "rejected": 1,
+                    "accuracy": pytest.approx(2 / 3)}
+    assert app.metrics.registry.get_sample_value("captcha_live_accuracy", {"color": "red", "model": "red",
+                                                                           "version": "1"}) == pytest.approx(2 / 3)
+
+
+def test_live_accuracy_names_the_model_that_answered(tmp_path):
+    from tests.fakes import write_fake
+    write_fake(tmp_path / "models", "red", 7)
+    write_fake(tmp_path / "models", "blue", 3)
+    with running(tmp_path / "models", FakeModel, feedback_store=str(tmp_path / "f.db")) as app:
+        with CaptchaClient(f"127.0.0.1:{app.port}") as client:
+            client.report(client.recognize(PNG, "blue"), accepted=True)
+            client.report(client.recognize(PNG, "yellow"), accepted=False)  # through red: no yellow model
+            rows = {(x["color"], x["model"], x["version"]): (x["accepted"], x["rejected"])
+                    for x in client.live_accuracy()}
+    assert rows == {("blue", "blue", 3): (1, 0), ("yellow", "red", 7): (0, 1)}
 
 
 def test_http_report(served):

@@ -43,3 +43,17 @@ def test_does_not_export_what_learned_nothing(setup):
     report = finetune(store, models, Recipe(minutes=5, steps=5, lr=0.0, batch_size=8, synthetic_share=0.5), frozen)
     assert report["exported"] is None and report["reason"] == "not better on the held-out verdicts"
     assert [v for v, _ in versions(models / "red")] == [1]
+
+
+def test_the_export_decision_by_hand():
+    from training.finetune import decide
+    before = {"held_out": {"red": [5, 10], "blue": [2, 10]}, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.80}}
+    better = {"held_out": {"red": [7, 10], "blue": [2, 10]}, "frozen": {"90x35/red": 0.898, "90x35/blue": 0.80}}
+    assert decide(before, better, 0.5) == (True, "better on the held-out verdicts, no frozen set and colour "
+                                                 "dropped more than 0.5 points")
+    forgot = {**better, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.79}}  # one colour lost a point
+    assert decide(before, forgot, 0.5) == (False, "90x35/blue dropped 1.00 points (more than 0.5)")
+    assert decide(before, before, 0.5) == (False, "not better on the held-out verdicts")
+    no_frozen = {"held_out": before["held_out"], "frozen": {}}
+    assert not decide(no_frozen, {**better, "frozen": {}}, 0.5)[0]
+    assert decide(no_frozen, {**better, "frozen": {}}, 0.5, need_frozen=False)[0]

@@ -23,12 +23,15 @@ from pathlib import Path
 from captcha_core.colors import ALL_COLORS
 from captcha_core.feedback import FeedbackStore, Sample, open_store
 
+from . import charset
+from .encoding import MAX_LEN
+
 
 def stats(store: FeedbackStore) -> dict:
     counts = store.counts()
     per_color = {c.label: counts["reports_per_color"].get(c.label, 0) for c in ALL_COLORS}
-    live = [{"color": x.color, "version": x.version, "accepted": x.accepted, "rejected": x.rejected,
-             "accuracy": round(x.accuracy, 4)} for x in store.live()]
+    live = [{"color": x.color, "model": x.model, "version": x.version, "accepted": x.accepted,
+             "rejected": x.rejected, "accuracy": round(x.accuracy, 4)} for x in store.live()]
     return {"accepted": counts["accepted"], "rejected": counts["rejected"], **per_color,
             "samples": counts["samples"], "verified": counts["verified"], "imported": counts["imported"],
             "live_accuracy": live}
@@ -63,10 +66,18 @@ def record(name: str, sample: Sample, label: str | None) -> dict:
 def import_labels(store: FeedbackStore, labels: Path) -> tuple[int, int]:
     """(imported, skipped): a row without a label, or for a sample verified meanwhile, is skipped."""
     imported = skipped = 0
-    for line in labels.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        label = (row.get("label") or "").strip()
-        if label and store.import_label(int(row["sample_id"]), label):
+    for number, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            sample_id, label = int(row["sample_id"]), str(row.get("label") or "").strip().upper()
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"line {number}: skipped ({type(exc).__name__}: {exc})")
+            skipped += 1
+            continue
+        readable = set(charset.vocabulary())
+        if label and len(label) <= MAX_LEN and set(label) <= readable and store.import_label(sample_id, label):
             imported += 1
         else:
             skipped += 1
@@ -88,7 +99,10 @@ def main(argv=None) -> None:
     for q in (s, e, i):
         q.add_argument("--store", required=True, help="the server's --feedback-store")
     args = p.parse_args(argv)
-    store = open_store(args.store)
+    try:
+        store = open_store(args.store, create=False)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
     try:
         if args.command == "stats":
             report = stats(store)
@@ -99,7 +113,7 @@ def main(argv=None) -> None:
                     f"{c.label} {report[c.label]}" for c in ALL_COLORS))
                 print(f"samples: {report['samples']} ({report['verified']} verified, {report['imported']} imported)")
                 for x in report["live_accuracy"]:
-                    print(f"live accuracy {x['color']} v{x['version']}: {x['accuracy']:.1%} "
+                    print(f"live accuracy {x['color']} ({x['model']} v{x['version']}): {x['accuracy']:.1%} "
                           f"({x['accepted']} of {x['accepted'] + x['rejected']})")
         elif args.command == "export":
             if args.unverified:

@@ -98,18 +98,20 @@ class ReportOutcomeResponse(_message.Message):
     def __init__(self, stored: _Optional[bool] = ..., verified: _Optional[bool] = ...) -> None: ...
 
 class LiveAccuracy(_message.Message):
-    __slots__ = ("color", "version", "accepted", "rejected", "accuracy")
+    __slots__ = ("color", "version", "model", "accepted", "rejected", "accuracy")
     COLOR_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     color: Color
     version: int
+    model: str
     accepted: int
     rejected: int
     accuracy: float
-    def __init__(self, color: _Optional[_Union[Color, str]] = ..., version: _Optional[int] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., accuracy: _Optional[float] = ...) -> None: ...
+    def __init__(self, color: _Optional[_Union[Color, str]] = ..., version: _Optional[int] = ..., model: _Optional[str] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ..., accuracy: _Optional[float] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()

@@ -72,12 +72,18 @@ def has_logits_signature(folder: Path) -> bool:
 
 
 def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> Model:
-    """``runtime``: ``openvino``, ``tensorflow``, or ``auto``: OpenVINO where it is installed and
-    the version has a ``logits`` signature, else TensorFlow."""
+    """``runtime``: ``openvino``, ``tensorflow``, or ``auto``: OpenVINO where it is installed, the
+    version has a ``logits`` signature and OpenVINO loads it, else TensorFlow."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
-        runtime = "openvino" if openvino_available() and has_logits_signature(folder) else "tensorflow"
+        if openvino_available() and has_logits_signature(folder):
+            try:
+                return load_model(folder, "openvino", precision)
+            except Exception as exc:
+                log.warning("OpenVINO could not load %s (%s: %s); TensorFlow serves it", folder,
+                            type(exc).__name__, exc)
+        runtime = "tensorflow"
     if runtime == "openvino":
         from .runtime_openvino import OpenVinoModel
         model = OpenVinoModel(folder, precision)

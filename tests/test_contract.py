@@ -23,10 +23,12 @@ def test_client_imports_without_tensorflow_or_numpy():
 def test_public_names_of_the_sdk():
     import client
     assert sorted(client.__all__) == sorted([
-        "CaptchaClient", "AsyncCaptchaClient", "Result", "CaptchaError", "InvalidArgument", "Unavailable",
-        "Overloaded", "MessageTooLarge", "Unauthenticated", "DeadlineExceeded", "ServerError", "ClientClosed"])
+        "CaptchaClient", "AsyncCaptchaClient", "Result", "Outcome", "CaptchaError", "InvalidArgument", "Unavailable",
+        "Overloaded", "MessageTooLarge", "Unauthenticated", "DeadlineExceeded", "NotFound", "FailedPrecondition",
+        "ServerError", "ClientClosed"])
     assert all(issubclass(getattr(client, n), client.CaptchaError)
-               for n in client.__all__ if n.endswith(("Argument", "Unavailable", "Overloaded", "Closed", "Large")))
+               for n in client.__all__ if n.endswith(("Argument", "Unavailable", "Overloaded", "Closed", "Large",
+                                                      "NotFound", "Precondition")))
 
 
 def test_every_proto_field_has_a_comment():

@@ -119,3 +119,16 @@ def test_the_data_plane_imports_no_grpc_and_no_protobuf():
             "assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_auto_falls_back_to_tensorflow_where_openvino_cannot_load(tiny_saved_models, monkeypatch):
+    import server.runtime_openvino as ov_runtime
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("this OpenVINO cannot read the model")
+
+    monkeypatch.setattr(ov_runtime, "convert_logits", broken)
+    model = load_model(tiny_saved_models / "black" / "1")
+    assert model.runtime == "tensorflow"
+    with pytest.raises(RuntimeError):
+        load_model(tiny_saved_models / "black" / "1", "openvino")

@@ -142,13 +142,28 @@ class Recipe:
     lr: float = 3e-5
     batch_size: int = 64
     synthetic_share: float = 0.5   # of each batch, synthetic pictures
+    freeze_norms: bool = True      # batch normalisation as served (its statistics kept, not relearned)
     holdout: float = 0.2
     max_drop: float = 0.5          # points a frozen set may lose
     seed: int = 1
 
 
+def freeze_norms(trainer: Trainer) -> None:
+    """Batch normalisation in its served form while learning: a non-trainable Keras batch-norm
+    layer normalises with its stored statistics, so a few thousand pictures of another style do
+    not move what every picture is normalised by."""
+    import keras
+    for layer in trainer.backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    trainer.variables = (trainer.backbone.trainable_variables + trainer.classifier.trainable_variables
+                         + [v for h in trainer.heads.values() for v in h.trainable_variables])
+
+
 def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe) -> int:
     """Trains on batches of verified and synthetic pictures until the time or step limit; returns steps."""
+    if recipe.freeze_norms:
+        freeze_norms(trainer)
     alphabet = Alphabet(charset.vocabulary())
     rng = np.random.default_rng(recipe.seed)
     synthetic = int(round(recipe.batch_size * recipe.synthetic_share))
@@ -200,7 +215,10 @@ def main(argv=None) -> None:
     p.add_argument("--models", type=Path, default=Path("saved_models"))
     d = Recipe()
     for name, value in d.__dict__.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        if isinstance(value, bool):
+            p.add_argument(f"--{name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=value)
+        else:
+            p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     p.add_argument("--frozen", type=Path, nargs="*", default=FROZEN, help="frozen evaluation sets")
     p.add_argument("--frozen-limit", type=int, help="first N pictures of each frozen set")
     p.add_argument("--report", type=Path, help="write the before/after figures here (JSON)")

@@ -158,13 +158,19 @@ def write(result: dict, out: Path) -> None:
              f"`python bench/feedback_sim.py` ({result['minutes_per_finetune']} minutes of fine-tuning after each "
              f"count, {result['test_pictures']} fresh stand-in pictures measured each time). Exact match on the "
              "stand-in pictures through the server (default policy):", "",
-             "| verdicts | " + " | ".join(colors) + " | mean | change (points) | exported |",
-             "|---|" + "---|" * (len(colors) + 3)]
+             "| verdicts | " + " | ".join(colors) + " | mean | change (points) | fine-tune: held-out verdicts "
+             "(points) | largest frozen drop (points) | exported |",
+             "|---|" + "---|" * (len(colors) + 5)]
     base = result["rows"][0]["mean"]
     for r in result["rows"]:
         tuned = r.get("finetune", {})
+        drops = tuned.get("frozen_drop_points") or {}
+        worst = max(drops, key=drops.get) if drops else None
         lines.append(f"| {r['verdicts']} | " + " | ".join(f"{100 * r['per_color'].get(c, 0):.1f}%" for c in colors)
                      + f" | {100 * r['mean']:.1f}% | {100 * (r['mean'] - base):+.1f} | "
+                     + (f"{tuned.get('held_out_gain_points', 0):+.2f} ({tuned.get('steps')} steps, "
+                        f"{tuned.get('learned_from')} samples) | " if tuned else "— | ")
+                     + (f"{drops[worst]:.2f} ({worst}) | " if worst else "— | ")
                      + (("yes" if tuned.get("exported") else f"no: {tuned.get('reason')}") if tuned else "—") + " |")
     (out / "feedback-sim.md").write_text("\n".join(lines) + "\n")
     import matplotlib
@@ -189,8 +195,11 @@ def main() -> None:
     p.add_argument("--test", type=int, default=1000, help="stand-in pictures measured each time")
     p.add_argument("--frozen-limit", type=int, default=500, help="pictures of each frozen set the fine-tune checks")
     p.add_argument("--out", type=Path, default=ROOT / "docs")
+    p.add_argument("--render", type=Path, help="only write the table and plot again from this feedback-sim.json")
     args = p.parse_args()
-    write(run(sorted(args.counts), args.minutes, args.test, args.frozen_limit), args.out)
+    result = json.loads(args.render.read_text()) if args.render else \
+        run(sorted(args.counts), args.minutes, args.test, args.frozen_limit)
+    write(result, args.out)
     print((args.out / "feedback-sim.md").read_text())
 
 

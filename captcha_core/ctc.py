@@ -12,7 +12,9 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class Decoded:
+class Reading:
+    """One picture's reading: what every runtime and the server's routing pass around."""
+
     text: str
     confidence: float                    # probability of the greedy path
     char_confidences: tuple[float, ...]  # probability at each emitted character's step
@@ -23,6 +25,7 @@ class Charset:
 
     def __init__(self, lines: list[str]):
         self.lines = tuple(lines)
+        self.chars = frozenset(lines)  # what a model with this charset can output
 
     @classmethod
     def from_file(cls, path: Path) -> "Charset":
@@ -41,9 +44,9 @@ def best_path(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best, -np.log(np.exp(logits - top[..., None]).sum(axis=-1))
 
 
-def decode_best_path(best: np.ndarray, best_log_p: np.ndarray, charset: Charset, blank: int) -> list[Decoded]:
+def decode_best_path(best: np.ndarray, best_log_p: np.ndarray, charset: Charset, blank: int) -> list[Reading]:
     """The greedy path (``best_path``, or a runtime's own argmax and log-softmax) -> one
-    :class:`Decoded` per row: repeats merged, blanks dropped."""
+    :class:`Reading` per row: repeats merged, blanks dropped."""
     best_p = np.exp(best_log_p.astype(np.float32))
     prev = np.concatenate([np.full((best.shape[0], 1), -1, best.dtype), best[:, :-1]], axis=1)
     keep = (best != prev) & (best != blank)
@@ -52,11 +55,11 @@ def decode_best_path(best: np.ndarray, best_log_p: np.ndarray, charset: Charset,
     for row in range(best.shape[0]):
         steps = np.flatnonzero(keep[row])
         text = "".join(charset.char(int(best[row, t])) for t in steps)
-        out.append(Decoded(text, float(confidence[row]), tuple(float(best_p[row, t]) for t in steps)))
+        out.append(Reading(text, float(confidence[row]), tuple(float(best_p[row, t]) for t in steps)))
     return out
 
 
-def greedy_decode(logits: np.ndarray, charset: Charset) -> list[Decoded]:
-    """logits (B, T, K) float -> one :class:`Decoded` per row; class K-1 is the blank."""
+def greedy_decode(logits: np.ndarray, charset: Charset) -> list[Reading]:
+    """logits (B, T, K) float -> one :class:`Reading` per row; class K-1 is the blank."""
     best, best_log_p = best_path(logits)
     return decode_best_path(best, best_log_p, charset, np.shape(logits)[-1] - 1)

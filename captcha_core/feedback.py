@@ -153,6 +153,7 @@ class SQLiteStore:
     def add(self, report: Report) -> tuple[bool, bool]:
         created = report.created or time.time()
         submitted = report.submitted_text.upper()
+        digest = picture_hash(report.picture)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -165,10 +166,9 @@ class SQLiteStore:
                                              f"{'accepted' if known[0] else 'rejected'} with text {known[1]!r}")
                     return False, self._verified(known[2])
                 self._db.execute("INSERT OR IGNORE INTO samples (picture_hash, color, picture, created) "
-                                 "VALUES (?, ?, ?, ?)", (picture_hash(report.picture), report.color, report.picture,
-                                                          created))
+                                 "VALUES (?, ?, ?, ?)", (digest, report.color, report.picture, created))
                 sample_id = self._db.execute("SELECT id FROM samples WHERE picture_hash = ? AND color = ?",
-                                             (picture_hash(report.picture), report.color)).fetchone()[0]
+                                             (digest, report.color)).fetchone()[0]
                 if report.accepted:  # the first accepted text stays the label
                     self._db.execute("UPDATE samples SET verified_label = ? WHERE id = ? AND verified_label IS NULL",
                                      (submitted, sample_id))

@@ -33,7 +33,7 @@ def fingerprint(folder: Path) -> tuple:
     """Changes when a file in the folder is added, removed, rewritten or touched: a version that
     failed to load is tried again once this changes."""
     try:
-        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-                            for p in Path(folder).rglob("*") if p.is_file()))
+        stats = ((p, p.stat()) for p in Path(folder).rglob("*") if p.is_file())
+        return tuple(sorted((str(p.relative_to(folder)), s.st_size, s.st_mtime_ns) for p, s in stats))
     except OSError:
         return ()

@@ -4,7 +4,6 @@ durably, before acknowledging them; live accuracy per colour and version follows
 """
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from .answer_cache import AnswerCache, Pending
 from .errors import FailedPrecondition, InvalidRequest, NotFound
 from .metrics import Metrics
 
-log = logging.getLogger("captcha.feedback")
 MAX_TEXT = 6
 
 

@@ -3,7 +3,6 @@ two runtimes: TensorFlow (``server.runtime_tf``) or OpenVINO (``server.runtime_o
 ``load_model`` picks the runtime; nothing here imports either."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,15 +10,11 @@ from typing import Protocol
 
 import numpy as np
 
+from captcha_core import versions
+from captcha_core.ctc import Reading  # noqa: F401  (the reading every model returns)
+
 log = logging.getLogger("captcha.models")
 RUNTIMES = ("auto", "openvino", "tensorflow")
-
-
-@dataclass(frozen=True)
-class Reading:
-    text: str
-    confidence: float
-    char_confidences: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -34,11 +29,10 @@ class ModelSpec:
     charset_size: int
     reads_transforms: bool
     charset_file: str = "charset.txt"
-    runtime: str = ""
 
     @classmethod
     def from_folder(cls, folder: Path) -> "ModelSpec":
-        info = json.loads((folder / "assets" / "model.json").read_text(encoding="utf-8"))
+        info = versions.info(folder)
         charset_file = info.get("charset", "charset.txt")
         charset = (folder / "assets" / charset_file).read_text(encoding="utf-8")
         return cls(name=info["color"], version=int(folder.name), input_width=int(info["input_width"]),

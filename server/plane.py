@@ -133,7 +133,7 @@ class DataPlane:
         for servable in self.manager.loaded():
             charset = getattr(servable.model, "charset", None)
             if charset is not None:
-                return set(charset.lines)
+                return charset.chars
         return None
 
     def live(self):

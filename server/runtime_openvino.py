@@ -121,7 +121,7 @@ def choose_precision(requested: str, core) -> str:
 
 
 class OpenVinoModel:
-    def __init__(self, folder: Path, precision: str = "auto", threads: int = 0):
+    def __init__(self, folder: Path, precision: str = "auto"):
         folder = Path(folder)
         self.spec = ModelSpec.from_folder(folder)
         self.charset = Charset.from_file(folder / "assets" / self.spec.charset_file)
@@ -129,8 +129,6 @@ class OpenVinoModel:
         self.precision = choose_precision(precision, core)
         self.runtime = f"openvino ({self.precision})"
         config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
         self._logits_model, self._config = convert_logits(folder), config
         self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
         self._request = core.compile_model(with_best_path(self._logits_model.clone()), "CPU", config) \
@@ -151,8 +149,7 @@ class OpenVinoModel:
         self._request.infer({0: np.ascontiguousarray(images)}, share_inputs=True)
         best = self._request.get_output_tensor(0).data
         best_log_p = self._request.get_output_tensor(1).data
-        return [Reading(d.text, d.confidence, d.char_confidences)
-                for d in decode_best_path(best, best_log_p, self.charset, self.blank)]
+        return decode_best_path(best, best_log_p, self.charset, self.blank)
 
 
 @lru_cache(maxsize=1)

@@ -35,8 +35,7 @@ class TensorFlowModel:
 
     def read(self, images: np.ndarray) -> list[Reading]:
         if self.signature == "logits":
-            return [Reading(d.text, d.confidence, d.char_confidences)
-                    for d in greedy_decode(self.logits(images), self.charset)]
+            return greedy_decode(self.logits(images), self.charset)
         out = self._fn(images=self._tf.constant(images))
         return [Reading(t.decode("utf-8"), float(c), tuple(float(v) for v in row if v >= 0))
                 for t, c, row in zip(out["text"].numpy(), out["confidence"].numpy(),

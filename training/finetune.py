@@ -86,20 +86,13 @@ def verified_batch(samples: list[Labelled], alphabet: Alphabet, n: int, rng: np.
     return images, labels, weights
 
 
-def read_texts(trainer: Trainer, images: np.ndarray, head: str) -> list[str]:
-    out = []
-    for i in range(0, len(images), 256):
-        out += [t.decode() for t in trainer.read(tf.constant(images[i:i + 256]), head).numpy()]
-    return out
-
-
 def exact_by_color(trainer: Trainer, samples: list[Labelled]) -> dict:
     """{colour: [right, count]} on the direct route (case-insensitive, as the platform checks)."""
     out = {}
     for color in ALL_COLORS:
         mine = [s for s in samples if s.color is color]
         if mine:
-            got = read_texts(trainer, np.stack([s.image for s in mine]), color.label)
+            got = trainer.texts(np.stack([s.image for s in mine]), color.label)
             out[color.label] = [sum(g.upper() == s.label.upper() for g, s in zip(got, mine)), len(mine)]
     return out
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-import tensorflow as tf
-
 from captcha_core import versions
 from captcha_core.colors import ALL_COLORS
 
 from .export import export_color
-from .model import build_backbone, build_classifier, build_head, unfold_batch_norm
-from .restore import version_architecture
+from .model import build_backbone, build_classifier, build_head
+from .restore import read_parts, version_architecture
 
 EXPORTER_KEYS = ("color", "input_height", "input_width", "preprocess_version", "charset", "architecture",
                  "exported_at")
@@ -29,11 +26,7 @@ def load_parts(folder: Path, color: str):
     """(backbone in training form, head, classifier, architecture) as exported in ``folder``."""
     cfg = version_architecture(folder)
     backbone, head, classifier = build_backbone(cfg), build_head(cfg, color), build_classifier(cfg)
-    folded = build_backbone(cfg, folded=True)
-    norms = [tf.Variable(np.zeros((4, filters), np.float32)) for filters, _, _ in cfg.blocks]
-    tf.train.Checkpoint(head=head, classifier=classifier, serving_backbone=folded, norms=norms) \
-        .read(str(folder / "variables" / "variables")).assert_existing_objects_matched().expect_partial()
-    unfold_batch_norm(folded, [n.numpy() for n in norms], backbone)
+    read_parts(folder, cfg, head, classifier, backbone)
     return backbone, head, classifier, cfg
 
 

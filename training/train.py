@@ -75,6 +75,13 @@ class Trainer:
     def read(self, images, head: str):
         return self._read[head](images)
 
+    def texts(self, images: np.ndarray, head: str, chunk: int = 256) -> list[str]:
+        """What ``head`` reads on each picture (uint8, model input size), ``chunk`` at a time."""
+        out = []
+        for i in range(0, len(images), chunk):
+            out += [t.decode() for t in self.read(tf.constant(images[i:i + chunk]), head).numpy()]
+        return out
+
     def _reader(self, head: str):
         @tf.function(input_signature=[tf.TensorSpec([None, self.mcfg.input_height, self.mcfg.input_width, 3], tf.uint8)])
         def read(images):
@@ -99,9 +106,7 @@ def validate(trainer: "Trainer", val) -> dict:
             if route == "fallback" and color is Color.RED:
                 continue
             batch = images[idx] if route == "direct" else to_red(images[idx], color)
-            got = []
-            for i in range(0, len(batch), 256):
-                got += [t.decode() for t in trainer.read(tf.constant(batch[i:i + 256]), head).numpy()]
+            got = trainer.texts(batch, head)
             scores[f"{color.label}_{route}"] = float(np.mean([g == t for g, t in zip(got, truth)]))
             if route == "direct":
                 chinese += [g == t for g, t in zip(got, truth) if any(charset.is_chinese(c) for c in t)]

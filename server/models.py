@@ -58,11 +58,15 @@ def openvino_available() -> bool:
 
 
 def has_logits_signature(folder: Path) -> bool:
+    """Whether the version's SavedModel has a ``logits`` signature; ValueError when the folder
+    holds no readable SavedModel (no runtime can load it, and none is tried)."""
+    from google.protobuf.message import DecodeError
+
     from .runtime_openvino import LOGITS_SIGNATURE, signatures
     try:
         return LOGITS_SIGNATURE in signatures((Path(folder) / "saved_model.pb").read_bytes())
-    except Exception:
-        return False
+    except (OSError, DecodeError) as exc:
+        raise ValueError(f"{folder} holds no readable SavedModel ({type(exc).__name__}: {exc})") from None
 
 
 def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> Model:
@@ -71,7 +75,7 @@ def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> 
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
-        if openvino_available() and has_logits_signature(folder):
+        if openvino_available() and has_logits_signature(folder):  # a folder that is no SavedModel fails here
             try:
                 return load_model(folder, "openvino", precision)
             except Exception as exc:

@@ -132,3 +132,20 @@ def test_auto_falls_back_to_tensorflow_where_openvino_cannot_load(tiny_saved_mod
     assert model.runtime == "tensorflow"
     with pytest.raises(RuntimeError):
         load_model(tiny_saved_models / "black" / "1", "openvino")
+
+
+def test_a_folder_that_is_no_saved_model_fails_without_importing_tensorflow(tmp_path):
+    """(A corrupt version folder appearing while serving must not pull TensorFlow into an
+    OpenVINO server, whose model refresh would wait on that import.)"""
+    for name, content in (("7", b"corrupt"), ("8", None)):
+        (tmp_path / name).mkdir()
+        if content is not None:
+            (tmp_path / name / "saved_model.pb").write_bytes(content)
+    code = ("import sys; from server.models import load_model\n"
+            f"for v in ('7', '8'):\n"
+            f"    try:\n        load_model({str(tmp_path)!r} + '/' + v)\n"
+            "    except ValueError as exc:\n        assert 'no readable SavedModel' in str(exc), exc\n"
+            "    else:\n        raise AssertionError('loaded')\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

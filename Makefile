@@ -1,12 +1,13 @@
 PY ?= .venv/bin/python
 
-.PHONY: serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate accel-prep
+.PHONY: serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate calibrate accel-prep
 serve:        ; scripts/serve
 test:         ; scripts/test
 proto:        ; $(PY) scripts/gen_proto.py
 fidelity:     ; $(PY) -m training.fidelity --out docs
 eval-sets:    ; $(PY) -m training.eval_sets --out data/eval
-evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 --out docs
+evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 data/eval/faces-out-90x35 --out docs
+calibrate:    ; $(PY) -m training.calibrate --models saved_models
 bench:        ; $(PY) bench/run.py
 runtimes: eval-sets ; $(PY) bench/runtimes.py
 feedback-sim: eval-sets ; $(PY) bench/feedback_sim.py

@@ -8,7 +8,7 @@ entirely (``STAND_IN_FACES``: serif, narrow, oblique and mono Latin faces, a bol
 and traits of the real glyphs pushed further (heavier, extruded outlines more often, larger
 rotations). A stand-in crawler asks the server (a copy of the committed models, with a feedback
 store) for one colour the picture holds, submits the answer, or, where the answer is unsure
-(confidence below 0.9), a stand-in solving service's reading (right 85% of the time), checks the
+(the server's advice is to refresh), a stand-in solving service's reading (right 85% of the time), checks the
 submitted text against the stand-in's own label, and reports the verdict as a crawler would.
 After each count of verdicts the models are fine-tuned (``training.finetune``; the server picks
 up any new version) and exact match is measured again on fresh stand-in pictures (another seed).
@@ -37,19 +37,13 @@ from bench.procs import start_server  # noqa: E402
 from captcha_core.colors import ALL_COLORS  # noqa: E402
 from client import CaptchaClient  # noqa: E402
 from training import charset  # noqa: E402
-from training.fonts import Face  # noqa: E402
+from training.fonts import HELD_OUT_FACES  # noqa: E402
 from training.render import CaptchaRenderer  # noqa: E402
 from training.style import WIDER  # noqa: E402
 
-STAND_IN_FACES = (
-    (Face("noto/NotoSansCJK-Bold.ttc", 2, 1.0),),
-    (Face("liberation/LiberationSerif-Bold.ttf", 0, 1.0), Face("freefont/FreeSerifBold.ttf", 0, 1.0),
-     Face("freefont/FreeSansBoldOblique.ttf", 0, 1.0), Face("liberation/LiberationSansNarrow-Bold.ttf", 0, 1.0),
-     Face("liberation/LiberationMono-Bold.ttf", 0, 0.5)),
-)
+STAND_IN_FACES = HELD_OUT_FACES
 STAND_IN_STYLE = replace(WIDER, fatten_share=0.6, extrude_share=0.8)
 SOLVER_RIGHT = 0.85   # a solving service's (people's) share of right readings of this captcha
-UNSURE_BELOW = 0.9
 TEST_SEED, CRAWL_SEED = 7_700_001, 7_800_001
 
 
@@ -94,7 +88,7 @@ def crawl(client: CaptchaClient, pictures, rng: np.random.Generator) -> dict:
     counts = {"ours": 0, "solver": 0, "accepted": 0}
     for png, color, truth in pictures:
         result = client.recognize(png, color)
-        submitted = result.text if result.confidence >= UNSURE_BELOW else solver_reading(truth, rng)
+        submitted = result.text if result.submit else solver_reading(truth, rng)
         ours = submitted.upper() == result.text.upper()
         accepted = submitted.upper() == truth.upper()
         client.report(result, accepted, None if ours else submitted)

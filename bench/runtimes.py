@@ -37,7 +37,7 @@ def answers(plane, ds: Dataset) -> dict:
         if color is not Color.RED:
             out[f"{color.label}/transform"] = (
                 [r.text for r in read_all(models["red"], [to_red(i, color) for i in images])], truths)
-        out[f"{color.label}/served"] = (served(plane, color, images)[0], truths)
+        out[f"{color.label}/served"] = ([a.text for a in served(plane, color, images)], truths)
     return out
 
 

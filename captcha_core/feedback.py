@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
@@ -45,10 +45,20 @@ CREATE TABLE IF NOT EXISTS reports (
     submitted_text TEXT NOT NULL,
     ours INTEGER NOT NULL,
     accepted INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    path_confidence REAL NOT NULL,
+    reads INTEGER NOT NULL,
+    agreeing INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reports_by_version ON reports (color, model, version);
 """
+#: version -> the statements that bring a store of the version before it up to it
+MIGRATIONS = {
+    2: ("ALTER TABLE reports ADD COLUMN path_confidence REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE reports ADD COLUMN reads INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE reports ADD COLUMN agreeing INTEGER NOT NULL DEFAULT 1",
+        "UPDATE reports SET path_confidence = confidence"),  # version 1 stored the path's probability
+}
 
 
 class ReportConflict(Exception):
@@ -68,6 +78,9 @@ class Report:
     submitted_text: str  # what was submitted (the answer itself when the caller sent none)
     accepted: bool
     created: float = 0.0
+    path_confidence: float | None = None  # the decoded path's probability (None: ``confidence``)
+    reads: int = 1
+    agreeing: int = 1
 
     @property
     def ours(self) -> bool:
@@ -91,6 +104,17 @@ class Found:
     submitted_text: str
     answer: str
     verified: bool  # the sample has a verified label
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The platform's verdict on one of the server's own answers, with what the server knew of it."""
+
+    path_confidence: float
+    reads: int
+    agreeing: int
+    route: str
+    accepted: bool
 
 
 @dataclass(frozen=True)
@@ -121,6 +145,8 @@ class FeedbackStore(Protocol):
 
     def counts(self) -> dict: ...
 
+    def verdicts(self, color: str, version: int) -> Iterator[Verdict]: ...
+
     def samples(self, verified: bool = True) -> Iterator[Sample]: ...
 
     def unverified(self) -> Iterator[Sample]: ...
@@ -146,9 +172,32 @@ class SQLiteStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a report acknowledged is on disk
-            self._db.executescript(SCHEMA)
-            if self._db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
-                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Creates the schema, or brings an older store's up to ``SCHEMA_VERSION``, in one transaction."""
+        q = self._db.execute
+        q("BEGIN IMMEDIATE")
+        try:
+            exists = q("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
+            found = q("SELECT MAX(version) FROM schema_version").fetchone()[0] if exists else None
+            if found is None:
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    q(statement)
+                q("DELETE FROM schema_version")
+                q("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif found > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} has schema version {found}, newer than this code's {SCHEMA_VERSION}")
+            else:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[version]:
+                        q(statement)
+                    q("UPDATE schema_version SET version = ?", (version,))
+            q("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                q("ROLLBACK")
+            raise
 
     def add(self, report: Report) -> tuple[bool, bool]:
         created = report.created or time.time()
@@ -173,9 +222,13 @@ class SQLiteStore:
                     self._db.execute("UPDATE samples SET verified_label = ? WHERE id = ? AND verified_label IS NULL",
                                      (submitted, sample_id))
                 self._db.execute(
-                    "INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO reports (answer_id, sample_id, color, answer, confidence, route, model, version, "
+                    "submitted_text, ours, accepted, created, path_confidence, reads, agreeing) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (report.answer_id, sample_id, report.color, report.answer, report.confidence, report.route,
-                     report.model, report.version, submitted, int(report.ours), int(report.accepted), created))
+                     report.model, report.version, submitted, int(report.ours), int(report.accepted), created,
+                     report.confidence if report.path_confidence is None else report.path_confidence,
+                     report.reads, report.agreeing))
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -221,6 +274,16 @@ class SQLiteStore:
                     "verified": q("SELECT COUNT(*) FROM samples WHERE verified_label IS NOT NULL").fetchone()[0],
                     "imported": q("SELECT COUNT(*) FROM samples WHERE verified_label IS NULL "
                                   "AND imported_label IS NOT NULL").fetchone()[0]}
+
+    def verdicts(self, color: str, version: int) -> Iterator[Verdict]:
+        """Verdicts on the server's own answers for ``color``, given by its model's ``version``
+        directly or after a second look (where another model's reading may have won)."""
+        with self._lock:
+            rows = self._db.execute("SELECT path_confidence, reads, agreeing, route, accepted FROM reports "
+                                    "WHERE ours = 1 AND color = ? AND ((model = ? AND version = ?) OR reads > 1) "
+                                    "ORDER BY created", (color, color, version)).fetchall()
+        for p, reads, agreeing, route, accepted in rows:
+            yield Verdict(float(p), int(reads), int(agreeing), route, bool(accepted))
 
     def samples(self, verified: bool = True) -> Iterator[Sample]:
         """Samples with a verified label (``verified``) or, otherwise, with an imported one only."""

@@ -18,6 +18,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be in 0..1")
+    return value
+
+
 def main(argv=None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default="localhost:50051", help="host:port (default localhost:50051)")
@@ -30,6 +37,7 @@ def main(argv=None) -> int:
     r.add_argument("pictures", nargs="+")
     r.add_argument("--color", required=True, help="red, yellow, blue, black, or key4 00/01/02/03")
     r.add_argument("--json", action="store_true", help="one JSON object a line")
+    r.add_argument("--min-confidence", type=_threshold, help="advice threshold 0..1 (default: the server's)")
     sub.add_parser("models", parents=[common], help="list the loaded models")
     rep = sub.add_parser("report", parents=[common], help="report the platform's verdict on an answer")
     rep.add_argument("answer_id", help="the answer_id of a recognize result (--json prints it)")
@@ -56,7 +64,7 @@ def main(argv=None) -> int:
                 return 0
             for path in args.pictures:
                 try:
-                    res = client.recognize(path, args.color)
+                    res = client.recognize(path, args.color, min_confidence=args.min_confidence)
                 except (InvalidArgument, OSError) as exc:  # this picture only: go on with the next
                     print(f"error: {path}: {exc}", file=sys.stderr)
                     failed += 1
@@ -65,10 +73,12 @@ def main(argv=None) -> int:
                     print(json.dumps({"file": path, "text": res.text, "confidence": round(res.confidence, 4),
                                       "route": res.route, "model": res.model, "version": res.model_version,
                                       "reads": res.reads, "agreeing_reads": res.agreeing_reads,
-                                      "answer_id": res.answer_id},
+                                      "answer_id": res.answer_id, "path_confidence": round(res.path_confidence, 4),
+                                      "advice": res.advice, "min_confidence": round(res.min_confidence, 4)},
                                      ensure_ascii=False))
                 else:
-                    print(f"{path}\t{res.text}\t{res.confidence:.3f}\t{res.route}\t{res.model} v{res.model_version}")
+                    print(f"{path}\t{res.text}\t{res.confidence:.3f}\t{res.route}\t{res.model} v{res.model_version}"
+                          f"\t{res.advice}")
     except (CaptchaError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

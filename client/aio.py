@@ -11,7 +11,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 from .channel import RETRYABLE, ChannelSettings
 from .errors import ClientClosed, from_rpc_error
-from .result import Outcome, RequestStream, Result, build_request, live_rows, model_rows, report_request
+from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
 
 class AsyncCaptchaClient:
@@ -19,7 +19,9 @@ class AsyncCaptchaClient:
 
     def __init__(self, target: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
                  tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
-                 certificate_chain: bytes | None = None, token: str | None = None, options=()):
+                 certificate_chain: bytes | None = None, token: str | None = None, options=(),
+                 min_confidence: float | None = None):
+        self.min_confidence = check_min_confidence(min_confidence)  # every request's advice threshold
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
                                         certificate_chain, token)
         self._channel = self.settings.channel(target, options, grpc.aio)
@@ -52,16 +54,17 @@ class AsyncCaptchaClient:
         raise AssertionError("unreachable")
 
     async def recognize(self, image, color, *, request_id: str = "", route: str | None = None,
-                        timeout: float | None = None) -> Result:
+                        timeout: float | None = None, min_confidence: float | None = None) -> Result:
         """As ``CaptchaClient.recognize``."""
-        request = build_request(image, color, request_id, route)
+        request = build_request(image, color, request_id, route,
+                                self.min_confidence if min_confidence is None else min_confidence)
         return Result.from_pb(await self._call(self._stub.Recognize, request, timeout))
 
     async def recognize_many(self, items: Iterable, *, timeout: float | None = None) -> AsyncIterator[Result]:
         """As ``CaptchaClient.recognize_many``: ``async for result in client.recognize_many(pairs)``."""
         if self._closed:
             raise ClientClosed("this client is closed")
-        requests = RequestStream(items)
+        requests = RequestStream(items, self.min_confidence)
         try:
             async for reply in self._stub.RecognizeStream(iter(requests), timeout=timeout,
                                                           metadata=self.settings.metadata()):

@@ -13,12 +13,13 @@ _COLOR_TO_PB = {Color.RED: pb.COLOR_RED, Color.YELLOW: pb.COLOR_YELLOW, Color.BL
                 Color.BLACK: pb.COLOR_BLACK}
 _ROUTES = {pb.ROUTE_DIRECT: "direct", pb.ROUTE_COLOR_TRANSFORM: "color_transform"}
 _ROUTE_TO_PB = {v: k for k, v in _ROUTES.items()}
+_ADVICE = {pb.ADVICE_SUBMIT: "submit", pb.ADVICE_REFRESH: "refresh"}
 
 
 @dataclass(frozen=True)
 class Result:
     text: str
-    confidence: float
+    confidence: float          # calibrated: the probability that the whole answer is right
     route: str                 # "direct" or "color_transform"
     model: str                 # colour name of the model that answered
     model_version: int
@@ -29,6 +30,14 @@ class Result:
     reads: int = 1             # readings the server made (more than 1 after a second look)
     agreeing_reads: int = 1    # of them, those that gave this text
     answer_id: str = ""        # what report() names (empty when the server keeps no feedback)
+    path_confidence: float = 0.0  # the decoded path's probability, uncalibrated
+    advice: str = "submit"     # "submit", or "refresh": confidence below min_confidence
+    min_confidence: float = 0.0   # the threshold the advice was given against
+
+    @property
+    def submit(self) -> bool:
+        """Whether the server advises submitting this answer (else: fetch a new picture)."""
+        return self.advice == "submit"
 
     @classmethod
     def from_pb(cls, r: pb.RecognizeResponse) -> "Result":
@@ -36,7 +45,9 @@ class Result:
         return cls(text=r.text, confidence=r.confidence, route=_ROUTES.get(r.route, "unspecified"), model=r.model,
                    model_version=r.model_version, request_id=r.request_id, color=color,
                    characters=tuple((c.character, c.confidence) for c in r.characters), server_ms=r.server_ms,
-                   reads=r.reads or 1, agreeing_reads=r.agreeing_reads or 1, answer_id=r.answer_id)
+                   reads=r.reads or 1, agreeing_reads=r.agreeing_reads or 1, answer_id=r.answer_id,
+                   path_confidence=r.path_confidence, advice=_ADVICE.get(r.advice, "submit"),
+                   min_confidence=r.min_confidence)
 
 
 class Outcome(NamedTuple):
@@ -75,16 +86,27 @@ def image_bytes(image) -> bytes:
     raise TypeError(f"image must be bytes, a path or a PIL image, not {type(image).__name__}")
 
 
-def build_request(image, color, request_id: str = "", route: str | None = None) -> pb.RecognizeRequest:
-    """``color``: a Color, a name ("red"), a key4 code ("01") or the proto enum value."""
+def check_min_confidence(value: float | None) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
+        raise ValueError(f"min_confidence must be a number in 0..1 or None, not {value!r}")
+    return value
+
+
+def build_request(image, color, request_id: str = "", route: str | None = None,
+                  min_confidence: float | None = None) -> pb.RecognizeRequest:
+    """``color``: a Color, a name ("red"), a key4 code ("01") or the proto enum value;
+    ``min_confidence``: the advice threshold (None: the server's default for the colour)."""
     if isinstance(color, int) and not isinstance(color, bool):
         pb_color = color
     else:
         pb_color = _COLOR_TO_PB[Color.parse(color)]
     if route is not None and route not in _ROUTE_TO_PB:
         raise ValueError(f"route must be one of {sorted(_ROUTE_TO_PB)} or None")
-    return pb.RecognizeRequest(image=image_bytes(image), color=pb_color, request_id=request_id,
-                               route=_ROUTE_TO_PB.get(route, pb.ROUTE_UNSPECIFIED))
+    request = pb.RecognizeRequest(image=image_bytes(image), color=pb_color, request_id=request_id,
+                                  route=_ROUTE_TO_PB.get(route, pb.ROUTE_UNSPECIFIED))
+    if check_min_confidence(min_confidence) is not None:
+        request.min_confidence = min_confidence
+    return request
 
 
 def model_rows(reply: pb.ListModelsResponse) -> list[dict]:
@@ -93,7 +115,8 @@ def model_rows(reply: pb.ListModelsResponse) -> list[dict]:
              "route": pb.Route.Name(m.route).removeprefix("ROUTE_").lower(), "served_by": m.served_by,
              "served_by_version": m.served_by_version, "version_policy": m.version_policy, "runtime": m.runtime,
              "input_size": (m.input_width, m.input_height), "charset_size": m.charset_size,
-             "reads_transforms": m.reads_transforms} for m in reply.models]
+             "reads_transforms": m.reads_transforms, "calibrated": m.calibrated,
+             "default_min_confidence": round(m.default_min_confidence, 6)} for m in reply.models]
 
 
 class RequestStream:
@@ -102,15 +125,15 @@ class RequestStream:
     before it still arrive, and is kept in ``error`` for the client to raise afterwards (raised
     inside gRPC's sending thread it would only become an opaque UNKNOWN status)."""
 
-    def __init__(self, items):
-        self._items = items
+    def __init__(self, items, min_confidence: float | None = None):
+        self._items, self._min_confidence = items, min_confidence
         self.error: Exception | None = None
 
     def __iter__(self):
         for i, item in enumerate(self._items):
             try:
                 image, color = item
-                request = build_request(image, color, request_id=str(i))
+                request = build_request(image, color, request_id=str(i), min_confidence=self._min_confidence)
             except (OSError, TypeError, ValueError) as exc:
                 self.error = type(exc)(f"item {i}: {exc}")
                 return

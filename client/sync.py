@@ -11,7 +11,7 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 from .channel import RETRYABLE, ChannelSettings
 from .errors import ClientClosed, from_rpc_error
-from .result import Outcome, RequestStream, Result, build_request, live_rows, model_rows, report_request
+from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
 
 class CaptchaClient:
@@ -19,7 +19,9 @@ class CaptchaClient:
 
     def __init__(self, target: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
                  tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
-                 certificate_chain: bytes | None = None, token: str | None = None, options=()):
+                 certificate_chain: bytes | None = None, token: str | None = None, options=(),
+                 min_confidence: float | None = None):
+        self.min_confidence = check_min_confidence(min_confidence)  # every request's advice threshold
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
                                         certificate_chain, token)
         self._channel = self.settings.channel(target, options, grpc)
@@ -51,12 +53,18 @@ class CaptchaClient:
                 raise from_rpc_error(exc) from None
 
     def recognize(self, image, color, *, request_id: str = "", route: str | None = None,
-                  timeout: float | None = None) -> Result:
+                  timeout: float | None = None, min_confidence: float | None = None) -> Result:
         """Reads the ``color`` characters of ``image`` (bytes, a path or a PIL image).
 
         ``color``: "red", "yellow", "blue", "black", a key4 code ("01") or a Color.
+        ``min_confidence``: the advice threshold, 0..1 (default: the client's, else the server's
+        for the colour); ``result.advice`` is "submit" or "refresh" against it.
         """
-        return Result.from_pb(self._call(self._stub.Recognize, build_request(image, color, request_id, route), timeout))
+        request = build_request(image, color, request_id, route, self._threshold(min_confidence))
+        return Result.from_pb(self._call(self._stub.Recognize, request, timeout))
+
+    def _threshold(self, min_confidence: float | None) -> float | None:
+        return self.min_confidence if min_confidence is None else min_confidence
 
     def recognize_many(self, items: Iterable, *, timeout: float | None = None) -> Iterator[Result]:
         """Reads many (image, color) pairs over one stream; results come in the same order, each
@@ -65,7 +73,7 @@ class CaptchaClient:
         its ValueError/TypeError/OSError, naming the item, after the results before it."""
         if self._closed:
             raise ClientClosed("this client is closed")
-        requests = RequestStream(items)
+        requests = RequestStream(items, self.min_confidence)
         try:
             for reply in self._stub.RecognizeStream(iter(requests), timeout=timeout,
                                                     metadata=self.settings.metadata()):

@@ -20,6 +20,9 @@ class Pending:
     model: str
     version: int
     created: float
+    path_confidence: float | None = None
+    reads: int = 1
+    agreeing: int = 1
 
     @property
     def size(self) -> int:

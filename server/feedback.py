@@ -34,9 +34,11 @@ class Feedback:
         for live in store.live():
             self._publish(live)
 
-    def remember(self, answer_id: str, picture: bytes, color: str, text: str, confidence: float, route: str,
-                 model: str, version: int) -> None:
-        self.cache.put(answer_id, Pending(picture, color, text, confidence, route, model, version, time.time()))
+    def remember(self, answer_id: str, picture: bytes, answer) -> None:
+        """Keeps ``answer`` (a ``server.plane.Answer``) of ``picture`` until its verdict comes or it expires."""
+        self.cache.put(answer_id, Pending(picture, answer.color.label, answer.text, answer.confidence,
+                                          answer.route.value, answer.model, answer.version, time.time(),
+                                          answer.path_confidence, answer.reads, answer.agreeing))
 
     def report(self, answer_id: str, accepted: bool, submitted_text: str = "", charset=None) -> Outcome:
         """``charset``: the characters a submitted text may hold (None: any)."""
@@ -55,7 +57,8 @@ class Feedback:
             raise NotFound(f"answer {answer_id[:64]} is unknown or expired (answers are kept "
                            f"{self.cache.ttl_s:g} s for their verdict)")
         report = Report(answer_id, pending.picture, pending.color, pending.answer, pending.confidence, pending.route,
-                        pending.model, pending.version, submitted or pending.answer, accepted)
+                        pending.model, pending.version, submitted or pending.answer, accepted,
+                        path_confidence=pending.path_confidence, reads=pending.reads, agreeing=pending.agreeing)
         try:
             stored, verified = self.store.add(report)
         except ReportConflict as exc:  # another caller reported the same answer at the same moment

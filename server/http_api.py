@@ -1,8 +1,10 @@
 """The seed article's HTTP API, for callers written against it.
 
 ``POST /captcha/v1`` with JSON ``{"image": "<base64>", "param_key": "red|blue|yellow|black"}``
-(optionally ``"timeout_ms"``: the caller's deadline) answers ``{"uid": ..., "message": "<text or
-error>", "code": 0, "success": true}``. Every picture goes through the data plane
+(optionally ``"timeout_ms"``: the caller's deadline, and ``"min_confidence"``: the advice threshold,
+0..1) answers ``{"uid": ..., "message": "<text or error>", "code": 0, "success": true}``, with the
+answer's ``"confidence"`` (calibrated), ``"path_confidence"``, ``"advice"`` (``"submit"`` or
+``"refresh"``) and the ``"min_confidence"`` it was given against. Every picture goes through the data plane
 (``server.plane``), whose domain errors map to HTTP statuses: a malformed body (``param_key``
 missing included) or picture 400, a picture above the byte limit 413, overload 429, no model 503,
 no answer before the deadline 504; another method 405, another path 404. When the server has a
@@ -95,15 +97,22 @@ def make_handler(plane: DataPlane, token: str = ""):
                 deadline = None if timeout_ms is None else time.monotonic() + float(timeout_ms) / 1000
                 if timeout_ms is not None and not float(timeout_ms) > 0:
                     raise ValueError("timeout_ms")
+                min_confidence = body.get("min_confidence")
+                if min_confidence is not None and (isinstance(min_confidence, bool)
+                                                   or not isinstance(min_confidence, (int, float))):
+                    raise TypeError("min_confidence")
             except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
                 return self._refuse(400, uid, 'body must be JSON {"image": "<base64>", '
                                               '"param_key": "red|yellow|blue|black"} (and optionally '
-                                              '"timeout_ms": a number above 0)')
+                                              '"timeout_ms": a number above 0, "min_confidence": a number 0..1)')
             try:
-                answer = plane.recognize(image, color, deadline=deadline, request_id=uid, protocol=PROTOCOL)
+                answer = plane.recognize(image, color, deadline=deadline, request_id=uid,
+                                         min_confidence=min_confidence, protocol=PROTOCOL)
             except CaptchaError as exc:  # already counted by the plane
                 return self._error(http_status(exc), uid, str(exc))
-            reply = {"uid": uid, "message": answer.text, "code": 0, "success": True}
+            reply = {"uid": uid, "message": answer.text, "code": 0, "success": True,
+                     "confidence": round(answer.confidence, 6), "path_confidence": round(answer.path_confidence, 6),
+                     "advice": answer.advice.value, "min_confidence": round(answer.min_confidence, 6)}
             if answer.answer_id:
                 reply["answer_id"] = answer.answer_id
             self._reply(200, reply)

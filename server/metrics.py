@@ -15,6 +15,8 @@ class Metrics:
                                  buckets=(.0005, .001, .002, .003, .005, .0075, .01, .02, .05, .1, .25, 1))
         self.second_looks = Counter("captcha_second_looks", "Answers that took a second look (read more than once)",
                                     ["color"], registry=r)
+        self.advice = Counter("captcha_advice", "Answers by colour asked and advice (submit: calibrated confidence "
+                              "at or above the threshold; refresh: below)", ["color", "advice"], registry=r)
         self.batch_size = Histogram("captcha_batch_size", "Pictures per model call", ["model"], registry=r,
                                     buckets=(1, 2, 4, 8, 16, 32, 64))
 

@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from captcha_core import versions
+from captcha_core.calibration import Calibration
 from captcha_core.ctc import Reading  # noqa: F401  (the reading every model returns)
 
 log = logging.getLogger("captcha.models")
@@ -29,6 +30,7 @@ class ModelSpec:
     charset_size: int
     reads_transforms: bool
     charset_file: str = "charset.txt"
+    calibration: Calibration | None = None  # assets/calibration.json (None: confidence stays the path's)
 
     @classmethod
     def from_folder(cls, folder: Path) -> "ModelSpec":
@@ -39,7 +41,8 @@ class ModelSpec:
                    input_height=int(info["input_height"]),
                    preprocess_version=int(info["preprocess_version"]),
                    charset_size=len([c for c in charset.splitlines() if c.strip()]),
-                   reads_transforms=len(info.get("reads", [])) > 1, charset_file=charset_file)
+                   reads_transforms=len(info.get("reads", [])) > 1, charset_file=charset_file,
+                   calibration=Calibration.read(folder))
 
 
 class Model(Protocol):

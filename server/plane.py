@@ -9,7 +9,9 @@ no protobuf, no grpc.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
+import math
 import sqlite3
 import time
 import uuid
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from captcha_core.calibration import FALLBACK_MIN_CONFIDENCE, Calibration, Calibrator
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
@@ -36,10 +39,15 @@ def short_id(request_id: str) -> str:
     return request_id[:LOGGED_ID_CHARS]
 
 
+class Advice(enum.Enum):
+    SUBMIT = "submit"     # the calibrated confidence is at least the threshold
+    REFRESH = "refresh"   # below it: fetching a new picture is likely cheaper than a wrong answer
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str
-    confidence: float
+    confidence: float     # calibrated: the probability that the whole answer is right
     char_confidences: tuple[float, ...]
     color: Color
     route: Route
@@ -50,6 +58,10 @@ class Answer:
     request_id: str
     server_ms: float
     answer_id: str = ""   # what a verdict report names (empty without a feedback store)
+    path_confidence: float = 0.0  # the decoded path's probability, as the model gave it
+    advice: Advice = Advice.SUBMIT
+    min_confidence: float = 0.0   # the threshold the advice was given against
+    calibrated: bool = False      # False: the version carries no calibration; confidence is the path's
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,14 @@ class ColorStatus:
     preprocess_version: int = 0
     charset_size: int = 0
     reads_transforms: bool = False
+    calibrated: bool = False              # the version serving it carries a calibration
+    default_min_confidence: float = FALLBACK_MIN_CONFIDENCE
+
+
+def check_min_confidence(value: float | None) -> float | None:
+    if value is not None and not (isinstance(value, (int, float)) and not math.isnan(value) and 0.0 <= value <= 1.0):
+        raise InvalidRequest(f"min_confidence {value} is outside 0..1")
+    return None if value is None else float(value)
 
 
 def parse_color(color: Color | str) -> Color:
@@ -92,28 +112,30 @@ class DataPlane:
 
     # -- answering -----------------------------------------------------------------
     def recognize(self, image: bytes, color: Color | str, route: Route | None = None, deadline: float | None = None,
-                  request_id: str | None = None, *, call: Call | None = None, protocol: str = "") -> Answer:
+                  request_id: str | None = None, *, min_confidence: float | None = None, call: Call | None = None,
+                  protocol: str = "") -> Answer:
         """``deadline``: ``time.monotonic()`` by which the caller wants the answer (None: the
-        router's own limit); ``call``: a transport's handle on the call, to drop its queued
-        readings when it ends (it carries the deadline then). ``protocol`` labels the metrics."""
+        router's own limit); ``min_confidence``: the advice threshold, 0..1 (None: the colour's
+        default, from its calibration); ``call``: a transport's handle on the call, to drop its
+        queued readings when it ends (it carries the deadline then). ``protocol`` labels the metrics."""
         start = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
         try:
             color = parse_color(color)
+            min_confidence = check_min_confidence(min_confidence)
             if len(image) > self.limits.max_bytes:
                 raise PictureTooLarge(f"image is {len(image)} bytes, above the limit of {self.limits.max_bytes}")
             try:
                 picture = decode(image, self.limits)
             except InvalidImage as exc:
                 raise InvalidRequest(str(exc)) from None
-            answer = self._answer(picture, color, route, call or Call(deadline), request_id, start)
+            answer = self._answer(picture, color, route, call or Call(deadline), request_id, start, min_confidence)
         except Exception as exc:
             raise self.refused(exc, request_id, protocol) from None
         if self.feedback is None:
             return answer
         answer_id = new_answer_id()
-        self.feedback.remember(answer_id, image, color.label, answer.text, answer.confidence, answer.route.value,
-                               answer.model, answer.version)
+        self.feedback.remember(answer_id, image, answer)
         return dataclasses.replace(answer, answer_id=answer_id)
 
     def report(self, answer_id: str, accepted: bool, submitted_text: str = "", protocol: str = "") -> Outcome:
@@ -141,17 +163,19 @@ class DataPlane:
         return self.feedback.live() if self.feedback else []
 
     def recognize_picture(self, picture: np.ndarray, color: Color | str, route: Route | None = None,
-                          deadline: float | None = None, request_id: str | None = None) -> Answer:
+                          deadline: float | None = None, request_id: str | None = None,
+                          min_confidence: float | None = None) -> Answer:
         """As ``recognize``, for a picture already decoded (RGB uint8, H x W x 3): the evaluation's door."""
         start = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
         try:
-            return self._answer(picture, parse_color(color), route, Call(deadline), request_id, start)
+            return self._answer(picture, parse_color(color), route, Call(deadline), request_id, start,
+                                check_min_confidence(min_confidence))
         except Exception as exc:
             raise self.refused(exc, request_id, "") from None
 
     def _answer(self, picture: np.ndarray, color: Color, route: Route | None, call: Call, request_id: str,
-                start: float) -> Answer:
+                start: float, min_confidence: float | None = None) -> Answer:
         routed = self.router.read(picture, color, route, call)
         elapsed = time.perf_counter() - start
         self.metrics.requests.labels(routed.model, routed.route.value).inc()
@@ -162,8 +186,29 @@ class DataPlane:
                                      "route": routed.route.value, "model": routed.model, "version": routed.version,
                                      "ms": round(elapsed * 1e3, 3)})
         r = routed.reading
-        return Answer(r.text, r.confidence, r.char_confidences, color, routed.route, routed.model, routed.version,
-                      routed.reads, routed.agreeing, request_id, elapsed * 1e3)
+        calibration, calibrator = self.calibration(color, routed)
+        confidence = r.confidence if calibrator is None else calibrator(
+            r.confidence, routed.reads, routed.agreeing, routed.route is Route.COLOR_TRANSFORM)
+        if min_confidence is None:
+            min_confidence = calibration.min_confidence if calibration else FALLBACK_MIN_CONFIDENCE
+        advice = Advice.SUBMIT if confidence >= min_confidence else Advice.REFRESH
+        self.metrics.advice.labels(color.label, advice.value).inc()
+        return Answer(r.text, confidence, r.char_confidences, color, routed.route, routed.model, routed.version,
+                      routed.reads, routed.agreeing, request_id, elapsed * 1e3, path_confidence=r.confidence,
+                      advice=advice, min_confidence=min_confidence, calibrated=calibrator is not None)
+
+    def calibration(self, color: Color, routed) -> tuple[Calibration | None, Calibrator | None]:
+        """The calibration whose threshold applies to an answer for ``color`` and the calibrator
+        for the way it was read: the colour's own for its served answers (direct or after a second
+        look), the answering model's transform calibrator for the colour-transform route alone."""
+        own = self.manager.get(color)
+        own_cal = getattr(own.model.spec, "calibration", None) if own else None
+        if own is not None and (routed.route is Route.DIRECT or routed.reads > 1):
+            return own_cal, own_cal.served if own_cal else None
+        by = self.manager.get(Color.parse(routed.model))
+        by_cal = getattr(by.model.spec, "calibration", None) if by else None
+        calibrator = by_cal.transform.get(color.label) if by_cal else None
+        return own_cal or by_cal, calibrator
 
     def refused(self, exc: Exception, request_id: str, protocol: str) -> CaptchaError:
         """The domain error for ``exc`` (counted in the metrics; an unexpected one is logged with
@@ -194,6 +239,8 @@ class DataPlane:
             own = self.manager.get(color)
             target = own or self.router.fallback_target(color)
             spec = own.model.spec if own else None
+            calibration = getattr(spec, "calibration", None) or (
+                getattr(target.model.spec, "calibration", None) if target else None)
             out.append(ColorStatus(
                 color=color, loaded=own is not None, version=own.version if own else 0,
                 route=(Route.DIRECT if own else Route.COLOR_TRANSFORM) if target else None,
@@ -202,7 +249,9 @@ class DataPlane:
                 runtime=getattr(target.model, "runtime", "") if target else "",
                 input_width=spec.input_width if spec else 0, input_height=spec.input_height if spec else 0,
                 preprocess_version=spec.preprocess_version if spec else 0,
-                charset_size=spec.charset_size if spec else 0, reads_transforms=bool(spec and spec.reads_transforms)))
+                charset_size=spec.charset_size if spec else 0, reads_transforms=bool(spec and spec.reads_transforms),
+                calibrated=calibration is not None,
+                default_min_confidence=calibration.min_confidence if calibration else FALLBACK_MIN_CONFIDENCE))
         return out
 
     def serving(self) -> bool:

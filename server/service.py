@@ -15,7 +15,7 @@ from captcha_core.colors import Color
 
 from .calls import Call, CallEnded
 from .errors import CaptchaError, InvalidRequest
-from .plane import Answer, DataPlane, short_id
+from .plane import Advice, Answer, DataPlane, short_id
 from .routing import Route
 
 log = logging.getLogger("captcha.service")
@@ -25,6 +25,7 @@ COLOR_TO_PB = {Color.RED: pb.COLOR_RED, Color.YELLOW: pb.COLOR_YELLOW, Color.BLU
 PB_TO_COLOR = {v: k for k, v in COLOR_TO_PB.items()}
 ROUTE_TO_PB = {Route.DIRECT: pb.ROUTE_DIRECT, Route.COLOR_TRANSFORM: pb.ROUTE_COLOR_TRANSFORM}
 PB_TO_ROUTE = {v: k for k, v in ROUTE_TO_PB.items()}
+ADVICE_TO_PB = {Advice.SUBMIT: pb.ADVICE_SUBMIT, Advice.REFRESH: pb.ADVICE_REFRESH}
 STREAM_WINDOW = 64  # pictures of one stream being read at once
 PROTOCOL = "grpc"
 
@@ -51,7 +52,8 @@ def to_reply(answer: Answer) -> pb.RecognizeResponse:
         text=answer.text, confidence=answer.confidence, route=ROUTE_TO_PB[answer.route], model=answer.model,
         request_id=answer.request_id, model_version=answer.version, color=COLOR_TO_PB[answer.color],
         server_ms=answer.server_ms, reads=answer.reads, agreeing_reads=answer.agreeing, answer_id=answer.answer_id,
-        characters=[pb.CharacterScore(character=ch, confidence=p)
+        path_confidence=answer.path_confidence, advice=ADVICE_TO_PB[answer.advice],
+        min_confidence=answer.min_confidence, characters=[pb.CharacterScore(character=ch, confidence=p)
                     for ch, p in zip(answer.text, answer.char_confidences)])
 
 
@@ -67,8 +69,10 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
         except InvalidRequest as exc:
             self.plane.count_error(exc.code_name, PROTOCOL)
             raise
+        min_confidence = request.min_confidence if request.HasField("min_confidence") else None
         return to_reply(self.plane.recognize(request.image, color, PB_TO_ROUTE.get(request.route),
-                                             request_id=request.request_id, call=call, protocol=PROTOCOL))
+                                             request_id=request.request_id, min_confidence=min_confidence,
+                                             call=call, protocol=PROTOCOL))
 
     @staticmethod
     def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
@@ -152,7 +156,8 @@ class CaptchaService(pb_grpc.CaptchaServiceServicer):
             input_height=c.input_height, preprocess_version=c.preprocess_version, charset_size=c.charset_size,
             reads_transforms=c.reads_transforms, loaded=c.loaded,
             route=ROUTE_TO_PB[c.route] if c.route else pb.ROUTE_UNSPECIFIED, served_by=c.served_by,
-            served_by_version=c.served_by_version, version_policy=c.version_policy, runtime=c.runtime)
+            served_by_version=c.served_by_version, version_policy=c.version_policy, runtime=c.runtime,
+            calibrated=c.calibrated, default_min_confidence=c.default_min_confidence)
             for c in self.plane.colors()]
         live = [pb.LiveAccuracy(color=COLOR_TO_PB[Color.parse(x.color)], model=x.model, version=x.version,
                                 accepted=x.accepted, rejected=x.rejected, accuracy=x.accuracy)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from captcha_core.calibration import Calibration
 from captcha_core.ctc import Charset
 from server.models import ModelSpec, Reading
 
@@ -27,7 +28,8 @@ class FakeModel:
         if info.get("fail"):
             raise RuntimeError("this version is corrupt")
         self.spec = ModelSpec(name=info["name"], version=int(folder.name), input_width=100, input_height=40,
-                              preprocess_version=1, charset_size=3601, reads_transforms=info["name"] == "red")
+                              preprocess_version=1, charset_size=3601, reads_transforms=info["name"] == "red",
+                              calibration=Calibration.read(folder))
         self.charset = FAKE_CHARSET
         self.confidence = float(info.get("confidence", 0.9))
         self.fail_reads = bool(info.get("fail_reads"))
@@ -48,9 +50,13 @@ class FakeModel:
 
 
 def write_fake(root: Path, color: str, version: int, confidence: float = 0.9, fail: bool = False,
-               fail_reads: bool = False, delay: float = 0.0) -> Path:
+               fail_reads: bool = False, delay: float = 0.0, calibration: Calibration | None = None) -> Path:
+    """``calibration``: written in the folder's assets, as the exporter does."""
     folder = Path(root) / color / str(version)
     folder.mkdir(parents=True, exist_ok=True)
+    if calibration is not None:
+        (folder / "assets").mkdir(exist_ok=True)
+        calibration.write(folder)
     (folder / "fake.json").write_text(json.dumps({"name": color, "confidence": confidence, "fail": fail,
                                                   "fail_reads": fail_reads, "delay": delay}))
     return folder

@@ -173,9 +173,10 @@ def test_mixer_uses_fresh_pictures_first_and_tops_up_from_the_replay_store():
 
 def test_weights_dumped_from_exported_models_are_the_trained_ones(trainer, tmp_path):
     """Exported models hold the folded backbone and its statistics: the dump unfolds them."""
+    from training.calibrate import CalibrationJob
     from training.train import export_all
     from training.weights import main, to_arrays, trained_of
-    export_all(trainer, tmp_path / "models", 1, 64, {})
+    export_all(trainer, tmp_path / "models", 1, 64, {}, calibration=CalibrationJob(scale=0))
     main(["dump", "--models", str(tmp_path / "models"), "--out", str(tmp_path / "w.npz")])
     dumped, mine = dict(np.load(tmp_path / "w.npz")), to_arrays(trainer)
     assert set(dumped) == set(mine)

@@ -1,4 +1,6 @@
 """Evaluation arithmetic on hand-made cases."""
+import pytest
+
 from training.evaluate import edit_distance, score
 
 
@@ -80,7 +82,8 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
         for n_views in (1, 5, 9):
             router = Router(repo, threshold=0.9, views=n_views)
             answers = [router.read(img, color) for img in images]
-            texts, reads = served(DataPlane(repo, router), color, images)
+            given = served(DataPlane(repo, router), color, images)
+            texts, reads = [a.text for a in given], [a.reads for a in given]
             assert texts == [a.reading.text for a in answers], (color, n_views)
             assert reads == [a.reads for a in answers], (color, n_views)
             looked = [a.reads > 1 for a in answers]
@@ -96,7 +99,7 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
     from server.manager import ModelManager
     from tests.fakes import FakeModel, write_fake
     from server.plane import DataPlane
-    from training.evaluate import Dataset, evaluate, markdown
+    from training.evaluate import Dataset, evaluate, markdown, plot_calibration
     for color in ("red", "blue"):
         write_fake(tmp_path, color, 1, confidence=0.95)
     repo = ModelManager(tmp_path, FakeModel)
@@ -113,4 +116,12 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
     assert result["blue/served"]["exact"] == 0.5  # sure direct answers: served as read
     assert set(report["ms_per_picture"]) == {"red", "blue"} and report["ms_per_picture"]["red"] > 0
     assert "| set | blue | served | 2 |" in markdown(report)
+    calibration = report["calibration"]["set"]["blue"]
+    assert (calibration["answers"], calibration["exact"], calibration["calibrated"]) == (2, 0.5, False)
+    assert calibration["coverage"] == 1.0 and calibration["precision"] == 0.5  # 0.95 is above the fallback 0.9
+    assert calibration["ece"] == pytest.approx(0.45)  # one bin: confidence 0.95, exact match 0.5
+    assert "| set | blue | 2 | 50.0% | 45.00% |" in markdown(report)
+    (tmp_path / "plots").mkdir()
+    (plot,) = plot_calibration(report["calibration"], tmp_path / "plots")
+    assert plot.name == "calibration-set.png" and plot.stat().st_size > 1000
     repo.close()

@@ -33,17 +33,28 @@ def setup(tiny_saved_models, tmp_path):
     return models, str(tmp_path / "feedback.db"), [Dataset.load(tmp_path / "frozen")]
 
 
-def test_exports_when_the_held_out_verdicts_improve(setup):
+def test_exports_when_the_held_out_verdicts_improve(setup, tmp_path):
+    from captcha_core.calibration import Calibration
+    from server.models import load_model
+    from training.calibrate import CalibrationJob
     from training.finetune import Recipe, finetune
     models, store, frozen = setup
     # (a tiny model has no room for synthetic pictures besides: it learns "K7" alone in ~100 steps)
+    job = CalibrationJob(scale=0.001, frozen=tmp_path / "frozen")  # a few calibration pictures: it is tested
     report = finetune(store, models, Recipe(minutes=5, steps=150, lr=0.01, batch_size=16, synthetic_share=0.0,
-                                            holdout=0.2), frozen)
+                                            holdout=0.2), frozen, calibration=job)
     assert (report["learned_from"], report["held_out"]) == (8, 2)
     assert report["before"]["held_out"]["red"] == [0, 2] and report["after"]["held_out"]["red"] == [2, 2]
     assert report["exported"] and report["held_out_gain_points"] == 100.0
     assert [v for v, _ in versions(models / "red")] == [1, 2]
     assert [v for v, _ in versions(models / "blue")] == [1, 2]
+    # the new versions carry their calibration, and the server reads it back
+    for color in ("red", "yellow", "blue", "black"):
+        calibration = Calibration.read(models / color / "2")
+        assert calibration is not None and calibration.served is not None
+        assert load_model(models / color / "2").spec.calibration == calibration
+    assert set(Calibration.read(models / "red" / "2").transform) == {"yellow", "blue", "black"}
+    assert not list(models.glob(".export-*"))  # no staging left behind
 
 
 def test_does_not_export_what_learned_nothing(setup):

@@ -272,3 +272,12 @@ def test_glyph_cache_is_emptied_at_its_limit_and_draws_the_same(monkeypatch):
     again = renderer.render_batch(6, np.random.default_rng(21))
     assert 0 < len(render._GLYPH_CACHE) <= 5
     assert all(np.array_equal(a.image, b.image) for a, b in zip(first, again))
+
+
+def test_held_out_faces_are_never_drawn_by_training_in_their_role():
+    """The held-out-faces evaluation set and the feedback simulation draw faces that training
+    never draws in the same role (Chinese or Latin)."""
+    from training.fonts import CHINESE_FACES, CURLED_LATIN_FACES, HELD_OUT_FACES, LATIN_FACES
+    held_chinese, held_latin = HELD_OUT_FACES
+    assert not {f.file for f in held_chinese} & {f.file for f in CHINESE_FACES}
+    assert not {f.file for f in held_latin} & {f.file for f in LATIN_FACES + CURLED_LATIN_FACES}

@@ -303,6 +303,9 @@ def test_command_line_reads_every_picture_and_names_the_ones_refused(server, tmp
     out, err = capsys.readouterr()
     assert "0A14C8" in out and f"{bad}: INVALID_ARGUMENT" in err and str(good) not in err
     assert main(["recognize", str(good), "--color", "red", "--server", address]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("\tsubmit")
+    assert main(["recognize", str(good), "--color", "red", "--server", address, "--min-confidence", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["advice"] == "refresh"
     assert main(["recognize", str(good), "--color", "red", "--server", address,
                  "--tls-ca", str(tmp_path / "missing.pem")]) == 1
     assert "missing.pem" in capsys.readouterr().err
@@ -547,3 +550,43 @@ def test_unsure_answer_gets_a_second_look_the_reply_and_the_metrics_say_so(tmp_p
             result = client.recognize(buf.getvalue(), "blue")
             assert (result.reads, result.agreeing_reads) == (18, 4)
         assert app.metrics.registry.get_sample_value("captcha_second_looks_total", {"color": "blue"}) == 2
+
+
+def test_advice_and_min_confidence_on_every_protocol(tmp_path):
+    from captcha_core.calibration import Calibration, Calibrator
+    calibration = Calibration(Calibrator((-1.0, 1.0, 0.0, 0.0, 0.0, 0.0)), 0.6)
+    write_fake(tmp_path, "red", 1, confidence=0.9, calibration=calibration)
+    expected = calibration.served(0.9)  # ~0.77
+    with running(tmp_path, FakeModel, http_port=0) as app:
+        channel = grpc.insecure_channel(f"127.0.0.1:{app.port}")
+        stub = pb_grpc.CaptchaServiceStub(channel)
+        reply = stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED))
+        assert reply.confidence == pytest.approx(expected, abs=1e-6) and reply.path_confidence == pytest.approx(0.9)
+        assert reply.advice == pb.ADVICE_SUBMIT and reply.min_confidence == pytest.approx(0.6)
+        reply = stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, min_confidence=0.8))
+        assert reply.advice == pb.ADVICE_REFRESH and reply.text and reply.min_confidence == pytest.approx(0.8)
+        reply = stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, min_confidence=0.0))
+        assert reply.advice == pb.ADVICE_SUBMIT and reply.min_confidence == 0.0  # an explicit 0 is not "unset"
+        for bad in (-0.5, 1.5, float("nan")):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, min_confidence=bad))
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "min_confidence" in err.value.details()
+        channel.close()
+        with CaptchaClient(f"127.0.0.1:{app.port}", min_confidence=0.8) as client:
+            assert not client.recognize(PNG, "red").submit  # the client-wide threshold
+            result = client.recognize(PNG, "red", min_confidence=0.5)
+            assert result.submit and result.advice == "submit" and result.path_confidence == pytest.approx(0.9)
+            assert [r.advice for r in client.recognize_many([(PNG, "red")] * 2)] == ["refresh", "refresh"]
+            (row,) = [m for m in client.list_models() if m["name"] == "red"]
+            assert row["calibrated"] and row["default_min_confidence"] == pytest.approx(0.6)
+            with pytest.raises(ValueError):
+                client.recognize(PNG, "red", min_confidence=2)
+        image = base64.b64encode(PNG).decode()
+        status, body = post(app.http_port, {"image": image, "param_key": "red"})
+        assert status == 200 and body["advice"] == "submit" and body["confidence"] == pytest.approx(expected, abs=1e-5)
+        assert body["path_confidence"] == pytest.approx(0.9) and body["min_confidence"] == pytest.approx(0.6)
+        status, body = post(app.http_port, {"image": image, "param_key": "red", "min_confidence": 0.8})
+        assert status == 200 and body["advice"] == "refresh" and body["message"]
+        for bad in (1.5, -1, "0.5", True):
+            status, body = post(app.http_port, {"image": image, "param_key": "red", "min_confidence": bad})
+            assert status == 400 and "min_confidence" in body["message"], bad

@@ -1,11 +1,13 @@
 """The frozen evaluation sets: ``default_rng`` of fixed seeds, streams training never draws from
 (its rendering processes draw from children spawned off a ``SeedSequence``; see the README).
 
-    python -m training.eval_sets --out data/eval   # writes data/eval/90x35, 120x50 and wider-90x35
+    python -m training.eval_sets --out data/eval   # writes data/eval/90x35, 120x50, wider-90x35, faces-out-90x35
 
 ``90x35`` and ``120x50`` are drawn as measured on the platform's pictures (the bars of issue 3
 are on them); ``wider-90x35`` in the wider style (larger, more rotated glyphs, as another
-renderer of the same specification may draw), to measure robustness.
+renderer of the same specification may draw), to measure robustness; ``faces-out-90x35`` in the
+real style drawn only with faces that training and calibration never draw
+(``fonts.HELD_OUT_FACES``), to measure how honest the confidence stays when the style moves.
 """
 from __future__ import annotations
 
@@ -14,17 +16,20 @@ from pathlib import Path
 
 from .generate import generate
 
-#: name -> (size, seed, style)
-EVAL_SETS = {"90x35": ("90x35", 90_351_001, "real"),
-             "120x50": ("120x50", 120_501_001, "real"),
-             "wider-90x35": ("90x35", 90_361_001, "wider")}
+#: name -> (size, seed, style, faces)
+EVAL_SETS = {"90x35": ("90x35", 90_351_001, "real", "installed"),
+             "120x50": ("120x50", 120_501_001, "real", "installed"),
+             "wider-90x35": ("90x35", 90_361_001, "wider", "installed"),
+             "faces-out-90x35": ("90x35", 90_371_001, "real", "held-out")}
+#: the sets the accuracy bars and the fine-tune's gate are on
+FROZEN = ("90x35", "120x50", "wider-90x35")
 EVAL_COUNT = 2000
 
 
 def draw(name: str, out: Path, count: int = EVAL_COUNT, progress: bool = True) -> Path:
     """The first ``count`` pictures of evaluation set ``name`` into ``out``; returns labels.jsonl."""
-    size, seed, style = EVAL_SETS[name]
-    return generate(out, size, count, seed, style, progress)
+    size, seed, style, faces = EVAL_SETS[name]
+    return generate(out, size, count, seed, style, progress, faces)
 
 
 def main(argv=None) -> None:
@@ -32,9 +37,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("data/eval"))
     p.add_argument("--count", type=int, default=EVAL_COUNT)
     args = p.parse_args(argv)
-    for name, (size, seed, style) in EVAL_SETS.items():
+    for name, (size, seed, style, faces) in EVAL_SETS.items():
         draw(name, args.out / name, args.count)
-        print(f"{name}: {size}, {style} style, seed {seed}, {args.count} pictures in {args.out / name}")
+        print(f"{name}: {size}, {style} style, {faces} faces, seed {seed}, {args.count} pictures in {args.out / name}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ through the server's own data plane (``server.plane``): a direct answer below th
 second look, moved views read by the direct model and through the transform by the red model, the
 majority winning (``captcha_core.views``). Exact match is
 case-insensitive, as the platform's check is.
+
+Calibration, per set and colour, of the served answers: expected calibration error of the
+calibrated confidence and of the path probability (15 equal-width bins), the default advice
+threshold, the share of answers advised SUBMIT at it (coverage) and their exact match
+(precision), and the precision at 90% coverage. With ``--out``, one plot per set
+(``calibration-<set>.png``): exact match against coverage, and the reliability diagram.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from captcha_core.calibration import coverage_curve, ece, reliability, threshold_for
 from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
@@ -91,12 +98,29 @@ def policy(direct: list, fallback: list, threshold: float) -> list[str]:
             for d, f in zip(direct, fallback)]
 
 
-def served(plane, color: Color, images: list[np.ndarray], workers: int = 64) -> tuple[list[str], list[int]]:
+def served(plane, color: Color, images: list[np.ndarray], workers: int = 64) -> list:
     """What the server answers: every picture through the data plane (``server.plane``), as many at
-    once as ``workers`` callers would send. Returns the texts and how many readings each took."""
+    once as ``workers`` callers would send (``server.plane.Answer`` each)."""
     with ThreadPoolExecutor(workers) as pool:
-        answers = list(pool.map(lambda image: plane.recognize_picture(image, color), images))
-    return [a.text for a in answers], [a.reads for a in answers]
+        return list(pool.map(lambda image: plane.recognize_picture(image, color), images))
+
+
+def calibration_figures(answers: list, truths: list[str]) -> dict:
+    """How honest the served answers' confidence is, and what the advice threshold gives."""
+    conf = np.array([a.confidence for a in answers])
+    path = np.array([a.path_confidence for a in answers])
+    right = np.array([a.text.upper() == t.upper() for a, t in zip(answers, truths)])
+    submit = np.array([a.advice.value == "submit" for a in answers])
+    thresholds, coverage, precision = coverage_curve(conf, right)
+    at90 = int(np.searchsorted(coverage, 0.9))
+    return {"answers": len(answers), "exact": float(right.mean()), "ece": ece(conf, right), "ece_path": ece(path, right),
+            "min_confidence": float(answers[0].min_confidence) if answers else None,
+            "calibrated": bool(answers and answers[0].calibrated),
+            "coverage": float(submit.mean()), "precision": float(right[submit].mean()) if submit.any() else None,
+            "precision_at_90_coverage": float(precision[min(at90, len(precision) - 1)]),
+            "coverage_at_99_5_precision": threshold_for(conf, right, 0.995)[1],
+            "reliability": reliability(conf, right),
+            "curve": [(round(float(c), 4), round(float(p), 5)) for c, p in zip(coverage, precision)][::5]}
 
 
 def time_per_picture(model, image: np.ndarray, repeats: int = 50, rounds: int = 5) -> float:
@@ -122,8 +146,9 @@ def evaluate(plane, datasets: list[Dataset]) -> dict:
     models = loaded_models(plane)
     report = {"datasets": {}, "ms_per_picture": {},
               "served": {"confidence_threshold": plane.router.threshold, "second_look_views": plane.router.views}}
+    report["calibration"] = {}
     for ds in datasets:
-        result = {}
+        result, calibration = {}, {}
         for color in ALL_COLORS:
             idx = [i for i, a in enumerate(ds.answers) if a[color.label]]
             truths = [ds.answers[i][color.label] for i in idx]
@@ -139,8 +164,11 @@ def evaluate(plane, datasets: list[Dataset]) -> dict:
                 for threshold in POLICY_THRESHOLDS:
                     result[f"{color.label}/policy@{threshold}"] = score(policy(direct, fallback, threshold), truths)
             if direct:
-                result[f"{color.label}/served"] = score(served(plane, color, images)[0], truths)
+                answers = served(plane, color, images)
+                result[f"{color.label}/served"] = score([a.text for a in answers], truths)
+                calibration[color.label] = calibration_figures(answers, truths)
         report["datasets"][ds.name] = result
+        report["calibration"][ds.name] = calibration
     if datasets and datasets[0].images:
         for name, model in models.items():
             report["ms_per_picture"][name] = round(time_per_picture(model, datasets[0].images[0]), 3)
@@ -188,7 +216,57 @@ def markdown(report: dict) -> str:
     lines.append("")
     lines.append("Model time per picture (batch 1, best of 5 rounds): " +
                  ", ".join(f"{k} {v} ms" for k, v in report["ms_per_picture"].items()))
+    lines += ["", calibration_markdown(report.get("calibration", {}))]
     return "\n".join(lines)
+
+
+def calibration_markdown(calibration: dict) -> str:
+    lines = ["Calibration of the served answers (ECE: expected calibration error, 15 bins; coverage: answers "
+             "advised SUBMIT at the default threshold; precision: their exact match):", "",
+             "| set | colour | answers | exact | ECE | ECE of the path probability | threshold | coverage | precision "
+             "| precision at 90% coverage | coverage at 99.5% precision |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, colors in calibration.items():
+        for color, c in colors.items():
+            threshold = "—" if c["min_confidence"] is None else f"{c['min_confidence']:.3f}"
+            lines.append(f"| {name} | {color} | {c['answers']} | {_pct(c['exact'])} | {100 * c['ece']:.2f}% | "
+                         f"{100 * c['ece_path']:.2f}% | {threshold}{'' if c['calibrated'] else ' (uncalibrated)'} | "
+                         f"{_pct(c['coverage'])} | {_pct2(c['precision'])} | {_pct2(c['precision_at_90_coverage'])} | "
+                         f"{_pct(c['coverage_at_99_5_precision'])} |")
+    return "\n".join(lines)
+
+
+def _pct2(v) -> str:
+    return "—" if v is None else f"{100 * v:.2f}%"
+
+
+def plot_calibration(calibration: dict, out: Path) -> list[Path]:
+    """One PNG per set: exact match against coverage, and the reliability diagram, per colour."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    for name, colors in calibration.items():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+        for color, c in colors.items():
+            cov, prec = zip(*c["curve"]) if c["curve"] else ((), ())
+            line, = left.plot(cov, prec, label=color)
+            left.plot([c["coverage"]], [c["precision"] or 0], "o", color=line.get_color())
+            conf, acc, _ = zip(*c["reliability"]) if c["reliability"] else ((), (), ())
+            right.plot(conf, acc, "o-", color=line.get_color(), label=f"{color} (ECE {100 * c['ece']:.1f}%)")
+        left.axhline(0.995, color="grey", lw=0.8, ls="--")
+        left.axvline(0.9, color="grey", lw=0.8, ls="--")
+        left.set(xlabel="coverage (share of answers advised SUBMIT)", ylabel="exact match of those answers",
+                 title=f"{name}: exact match against coverage (dot: default threshold)", ylim=(0.85, 1.001))
+        right.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        right.set(xlabel="calibrated confidence (bin mean)", ylabel="exact match", title=f"{name}: reliability")
+        left.legend(loc="lower left")
+        right.legend(loc="upper left", fontsize=8)
+        fig.tight_layout()
+        path = Path(out) / f"calibration-{name.split(' ')[0]}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
 
 
 def main(argv=None) -> None:
@@ -226,6 +304,7 @@ def write_report(report: dict, models: dict, out: Path) -> None:
         f"# Accuracy, {time.strftime('%Y-%m-%d')}, models {versions}\n\n`{command}`\n\n{markdown(report)}\n",
         encoding="utf-8")
     (out / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot_calibration(report.get("calibration", {}), out)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,15 @@ from captcha_core.feedback import open_store
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 
-from . import charset
+from . import charset, eval_sets
 from .data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
 from .encoding import MAX_LEN, Alphabet
 from .evaluate import Dataset
 from .restore import architecture, restore_from_saved_models
+from .calibrate import CalibrationJob
 from .train import Trainer, export_all
 
-FROZEN = [Path("data/eval") / name for name in ("90x35", "120x50", "wider-90x35")]
+FROZEN = [Path("data/eval") / name for name in eval_sets.FROZEN]
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,8 @@ def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe) -> int:
 
 
 def finetune(store: str, models: Path, recipe: Recipe, frozen: list[Dataset], export: bool = True,
-             need_frozen: bool = True) -> dict:
+             need_frozen: bool = True, calibration: CalibrationJob = CalibrationJob()) -> dict:
+    """``calibration``: how the exported versions are calibrated (``training.calibrate``)."""
     mcfg = architecture(models)
     if mcfg is None:
         raise SystemExit(f"no models in {models}")
@@ -197,7 +199,7 @@ def finetune(store: str, models: Path, recipe: Recipe, frozen: list[Dataset], ex
     report["exported"] = None
     if ok and export:
         export_all(trainer, models, int(trainer.step.numpy()), int(trainer.pictures.numpy()),
-                   {f"{c}_held_out": v[0] / v[1] for c, v in after["held_out"].items()})
+                   {f"{c}_held_out": v[0] / v[1] for c, v in after["held_out"].items()}, calibration=calibration)
         report["exported"] = "new version of every colour"
     return report
 
@@ -216,6 +218,8 @@ def main(argv=None) -> None:
     p.add_argument("--frozen-limit", type=int, help="first N pictures of each frozen set")
     p.add_argument("--report", type=Path, help="write the before/after figures here (JSON)")
     p.add_argument("--dry-run", action="store_true", help="measure, never export")
+    p.add_argument("--calibration-scale", type=float, default=1.0,
+                   help="times the usual calibration pictures for the exported versions (0: not calibrated)")
     p.add_argument("--allow-no-frozen", action="store_true", help="export even without a frozen set to check")
     args = p.parse_args(argv)
     recipe = Recipe(**{k: getattr(args, k) for k in d.__dict__})
@@ -224,7 +228,7 @@ def main(argv=None) -> None:
     if missing:
         print(f"frozen sets missing (make eval-sets draws them): {', '.join(missing)}")
     report = finetune(args.store, args.models, recipe, frozen, export=not args.dry_run,
-                      need_frozen=not args.allow_no_frozen)
+                      need_frozen=not args.allow_no_frozen, calibration=CalibrationJob(args.calibration_scale))
     text = json.dumps(report, indent=2)
     print(text)
     if args.report:

@@ -68,6 +68,17 @@ CURLED_LATIN_FACES = (
 )
 
 
+# Never drawn in training, in calibration or in the frozen sets of the training style: the faces
+# of the held-out-faces evaluation set (``training.eval_sets``) and of the feedback simulation's
+# stand-in platform. (Chinese faces, Latin faces.)
+HELD_OUT_FACES = (
+    (Face("noto/NotoSansCJK-Bold.ttc", 2, 1.0),),
+    (Face("liberation/LiberationSerif-Bold.ttf", 0, 1.0), Face("freefont/FreeSerifBold.ttf", 0, 1.0),
+     Face("freefont/FreeSansBoldOblique.ttf", 0, 1.0), Face("liberation/LiberationSansNarrow-Bold.ttf", 0, 1.0),
+     Face("liberation/LiberationMono-Bold.ttf", 0, 0.5)),
+)
+
+
 def pack_name(face: Face) -> str:
     """The file name of ``face`` in a font pack (one face per file, so its index there is 0)."""
     return f"{face.file.replace('/', '--')}--{face.index}.font"

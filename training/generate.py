@@ -17,10 +17,13 @@ from tqdm import tqdm
 
 from captcha_core.colors import ALL_COLORS
 
+from .fonts import HELD_OUT_FACES
 from .render import SIZES, CaptchaRenderer, Sample, parse_size
 from .style import REAL, TRAINING, WIDER
 
 STYLES = {"real": REAL, "training": TRAINING, "wider": WIDER}
+#: the faces drawn with: the installed ones training uses, or ``fonts.HELD_OUT_FACES``
+FACES = {"installed": None, "held-out": HELD_OUT_FACES}
 CHUNK = 64  # pictures drawn together; part of what a seed means, so fixed
 
 
@@ -29,9 +32,10 @@ def label_record(file_name: str, sample: Sample) -> dict:
             "answers": {c.label: sample.answer(c) for c in ALL_COLORS}}
 
 
-def generate(out: Path, size: str, count: int, seed: int, style: str = "real", progress: bool = True) -> Path:
+def generate(out: Path, size: str, count: int, seed: int, style: str = "real", progress: bool = True,
+             faces: str = "installed") -> Path:
     width, height = parse_size(size)
-    renderer = CaptchaRenderer(width, height, STYLES[style])
+    renderer = CaptchaRenderer(width, height, STYLES[style], FACES[faces])
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     labels = out / "labels.jsonl"
@@ -55,10 +59,12 @@ def main(argv=None) -> None:
     p.add_argument("--style", default="real", choices=sorted(STYLES),
                    help="real: as measured on the platform's pictures (evaluation); training: more Chinese; "
                         "wider: larger, more rotated glyphs (robustness evaluation)")
+    p.add_argument("--faces", default="installed", choices=sorted(FACES),
+                   help="installed: the faces training draws with; held-out: faces no training draws with")
     args = p.parse_args(argv)
     if args.count < 1:
         p.error("--count must be at least 1")
-    labels = generate(args.out, args.size, args.count, args.seed, args.style)
+    labels = generate(args.out, args.size, args.count, args.seed, args.style, faces=args.faces)
     print(f"wrote {args.count} pictures and {labels}")
 
 

@@ -27,6 +27,7 @@ from captcha_core.colors import Color
 from . import charset, curves, data
 from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
 from .encoding import Alphabet
+from .calibrate import CalibrationJob
 from .export import export_color
 from .model import LEGACY, ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
 from captcha_core.transforms import to_red
@@ -140,6 +141,9 @@ def main(argv=None) -> None:
     p.add_argument("--validation-count", type=int, default=1024)
     p.add_argument("--init-from", type=Path, help="start from the newest models in this folder")
     p.add_argument("--export-to", type=Path, help="export every colour here when validation improves")
+    p.add_argument("--calibration-scale", type=float, default=1.0,
+                   help="times the usual calibration pictures for each export (0: not calibrated; "
+                        "python -m training.calibrate does it later)")
     p.add_argument("--replay", type=int, default=100_000, help="pictures kept for reuse")
     p.add_argument("--wider-share", type=float, default=FeedConfig.wider_share,
                    help="share of pictures drawn in the wider style (larger, more rotated glyphs)")
@@ -210,7 +214,8 @@ def main(argv=None) -> None:
         tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
         if args.export_to and scores["mean"] > state["best"]:
             state["best"] = scores["mean"]
-            export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores, args.wider_share)
+            export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores, args.wider_share,
+                       CalibrationJob(args.calibration_scale))
         state["minutes"] = base_minutes + (time.time() - start) / 60
         state_file.write_text(json.dumps(state))
     batch = first
@@ -276,15 +281,41 @@ def run_architecture(run_dir: Path, state: dict, init_from: Path | None) -> Mode
 
 
 def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict,
-               wider_share: float | None = None) -> None:
-    for color in HEAD_ORDER:
-        reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
-                                 if color is Color.RED else [])
-        meta = {"training_step": step, "training_pictures": pictures, "reads": reads, "wider_share": wider_share,
-                "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
-        path = export_color(model_dir, color.label, trainer.backbone, trainer.heads[color.label],
-                            trainer.classifier, trainer.mcfg, meta)
-        tqdm.write(f"exported {path}")
+               wider_share: float | None = None, calibration=None) -> list[Path]:
+    """Every colour as a new version of ``model_dir``, calibrated (``calibration``: a
+    ``training.calibrate.CalibrationJob``; None: the default one; scale 0: not calibrated) before it
+    appears there: the four are exported into a staging repository, fitted together (the second
+    look reads with two models), then each is moved into place."""
+    import os
+    import shutil
+    import tempfile
+
+    from captcha_core import versions
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
+    try:
+        for color in HEAD_ORDER:
+            reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
+                                     if color is Color.RED else [])
+            meta = {"training_step": step, "training_pictures": pictures, "reads": reads, "wider_share": wider_share,
+                    "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
+            export_color(staging, color.label, trainer.backbone, trainer.heads[color.label], trainer.classifier,
+                         trainer.mcfg, meta)
+        from .calibrate import calibrate_in_place
+        calibration = calibration or CalibrationJob()
+        if calibration.scale > 0:
+            calibrate_in_place(staging, calibration)
+        out = []
+        for color in HEAD_ORDER:
+            color_dir = Path(model_dir) / color.label
+            color_dir.mkdir(exist_ok=True)
+            final = color_dir / str(versions.next_version(color_dir))
+            os.rename(versions.newest(staging / color.label), final)
+            tqdm.write(f"exported {final}")
+            out.append(final)
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 if __name__ == "__main__":

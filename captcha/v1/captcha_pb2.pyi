@@ -20,6 +20,12 @@ class Route(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROUTE_UNSPECIFIED: _ClassVar[Route]
     ROUTE_DIRECT: _ClassVar[Route]
     ROUTE_COLOR_TRANSFORM: _ClassVar[Route]
+
+class Advice(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ADVICE_UNSPECIFIED: _ClassVar[Advice]
+    ADVICE_SUBMIT: _ClassVar[Advice]
+    ADVICE_REFRESH: _ClassVar[Advice]
 COLOR_UNSPECIFIED: Color
 COLOR_RED: Color
 COLOR_YELLOW: Color
@@ -28,20 +34,25 @@ COLOR_BLACK: Color
 ROUTE_UNSPECIFIED: Route
 ROUTE_DIRECT: Route
 ROUTE_COLOR_TRANSFORM: Route
+ADVICE_UNSPECIFIED: Advice
+ADVICE_SUBMIT: Advice
+ADVICE_REFRESH: Advice
 
 class RecognizeRequest(_message.Message):
-    __slots__ = ("image", "color", "request_id", "key4", "route")
+    __slots__ = ("image", "color", "request_id", "key4", "route", "min_confidence")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     COLOR_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KEY4_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     color: Color
     request_id: str
     key4: str
     route: Route
-    def __init__(self, image: _Optional[bytes] = ..., color: _Optional[_Union[Color, str]] = ..., request_id: _Optional[str] = ..., key4: _Optional[str] = ..., route: _Optional[_Union[Route, str]] = ...) -> None: ...
+    min_confidence: float
+    def __init__(self, image: _Optional[bytes] = ..., color: _Optional[_Union[Color, str]] = ..., request_id: _Optional[str] = ..., key4: _Optional[str] = ..., route: _Optional[_Union[Route, str]] = ..., min_confidence: _Optional[float] = ...) -> None: ...
 
 class CharacterScore(_message.Message):
     __slots__ = ("character", "confidence")
@@ -52,7 +63,7 @@ class CharacterScore(_message.Message):
     def __init__(self, character: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads", "answer_id")
+    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads", "answer_id", "path_confidence", "advice", "min_confidence")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +76,9 @@ class RecognizeResponse(_message.Message):
     READS_FIELD_NUMBER: _ClassVar[int]
     AGREEING_READS_FIELD_NUMBER: _ClassVar[int]
     ANSWER_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     text: str
     confidence: float
     route: Route
@@ -77,7 +91,10 @@ class RecognizeResponse(_message.Message):
     reads: int
     agreeing_reads: int
     answer_id: str
-    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ..., answer_id: _Optional[str] = ...) -> None: ...
+    path_confidence: float
+    advice: Advice
+    min_confidence: float
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ..., answer_id: _Optional[str] = ..., path_confidence: _Optional[float] = ..., advice: _Optional[_Union[Advice, str]] = ..., min_confidence: _Optional[float] = ...) -> None: ...
 
 class ReportOutcomeRequest(_message.Message):
     __slots__ = ("answer_id", "accepted", "submitted_text")
@@ -118,7 +135,7 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("color", "name", "version", "input_width", "input_height", "preprocess_version", "charset_size", "reads_transforms", "loaded", "route", "served_by", "served_by_version", "version_policy", "runtime")
+    __slots__ = ("color", "name", "version", "input_width", "input_height", "preprocess_version", "charset_size", "reads_transforms", "loaded", "route", "served_by", "served_by_version", "version_policy", "runtime", "calibrated", "default_min_confidence")
     COLOR_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +150,8 @@ class ModelInfo(_message.Message):
     SERVED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_POLICY_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATED_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     color: Color
     name: str
     version: int
@@ -147,7 +166,9 @@ class ModelInfo(_message.Message):
     served_by_version: int
     version_policy: str
     runtime: str
-    def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ..., loaded: _Optional[bool] = ..., route: _Optional[_Union[Route, str]] = ..., served_by: _Optional[str] = ..., served_by_version: _Optional[int] = ..., version_policy: _Optional[str] = ..., runtime: _Optional[str] = ...) -> None: ...
+    calibrated: bool
+    default_min_confidence: float
+    def __init__(self, color: _Optional[_Union[Color, str]] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., input_width: _Optional[int] = ..., input_height: _Optional[int] = ..., preprocess_version: _Optional[int] = ..., charset_size: _Optional[int] = ..., reads_transforms: _Optional[bool] = ..., loaded: _Optional[bool] = ..., route: _Optional[_Union[Route, str]] = ..., served_by: _Optional[str] = ..., served_by_version: _Optional[int] = ..., version_policy: _Optional[str] = ..., runtime: _Optional[str] = ..., calibrated: _Optional[bool] = ..., default_min_confidence: _Optional[float] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "confidence_threshold", "second_look_views", "live_accuracy")

@@ -6,7 +6,6 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -437,9 +436,13 @@ def test_bearer_token_is_checked_on_every_call(fake_models):
 def test_http_api_on_the_default_host_answers_ipv4_callers():
     from server import http_api
     from server.config import ServerConfig
+    from server.plane import Answer
+    from server.routing import Route
+
     class Plane:  # answers "AB" to every picture
         def recognize(self, image, color, **_):
-            return SimpleNamespace(text="AB", answer_id="")
+            return Answer("AB", 0.99, (0.99, 0.99), color, Route.DIRECT, "red", 1, 1, 1, "id", 0.1,
+                          path_confidence=0.99, min_confidence=0.9)
 
         def count_error(self, code_name, protocol):
             raise AssertionError(f"refused: {code_name}")

@@ -30,7 +30,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from captcha_core import versions
 from captcha_core.calibration import Calibration, Calibrator, ece, fit, threshold_for

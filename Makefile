@@ -4,12 +4,12 @@ PY ?= .venv/bin/python
 serve:        ; scripts/serve
 test:         ; scripts/test
 proto:        ; $(PY) scripts/gen_proto.py
-fidelity:     ; $(PY) -m training.fidelity --out docs
-eval-sets:    ; $(PY) -m training.eval_sets --out data/eval
+fidelity:     ; $(PY) -m training.synth.fidelity --out docs
+eval-sets:    ; $(PY) -m training.synth.eval_sets --out data/eval
 evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 data/eval/faces-out-90x35 --out docs
-calibrate:    ; $(PY) -m training.calibrate --models saved_models
+calibrate:    ; $(PY) -m training.artifacts.calibrate --models saved_models
 bench:        ; $(PY) bench/run.py
 runtimes: eval-sets ; $(PY) bench/runtimes.py
 feedback-sim: eval-sets ; $(PY) bench/feedback_sim.py
 # what a GPU machine without TensorFlow or fonts needs: the font pack and the committed models' weights
-accel-prep:   ; $(PY) -m training.fontpack --out build/fontpack && $(PY) -m training.weights dump --models saved_models --out build/accel/init.npz
+accel-prep:   ; $(PY) -m training.synth.fontpack --out build/fontpack && $(PY) -m training.fit.weights dump --models saved_models --out build/accel/init.npz

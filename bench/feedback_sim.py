@@ -10,7 +10,7 @@ rotations). A stand-in crawler asks the server (a copy of the committed models, 
 store) for one colour the picture holds, submits the answer, or, where the answer is unsure
 (the server's advice is to refresh), a stand-in solving service's reading (right 85% of the time), checks the
 submitted text against the stand-in's own label, and reports the verdict as a crawler would.
-After each count of verdicts the models are fine-tuned (``training.finetune``; the server picks
+After each count of verdicts the models are fine-tuned (``training.fit.finetune``; the server picks
 up any new version) and exact match is measured again on fresh stand-in pictures (another seed).
 Writes docs/feedback-sim.md, .json and .png.
 """
@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 from bench.procs import start_server  # noqa: E402
 from captcha_core.colors import ALL_COLORS  # noqa: E402
 from client import CaptchaClient  # noqa: E402
-from training import charset  # noqa: E402
-from training.fonts import HELD_OUT_FACES  # noqa: E402
-from training.render import CaptchaRenderer  # noqa: E402
-from training.style import WIDER  # noqa: E402
+from training.synth import charset  # noqa: E402
+from training.synth.fonts import HELD_OUT_FACES  # noqa: E402
+from training.synth.render import CaptchaRenderer  # noqa: E402
+from training.synth.style import WIDER  # noqa: E402
 
 STAND_IN_FACES = HELD_OUT_FACES
 STAND_IN_STYLE = replace(WIDER, fatten_share=0.6, extrude_share=0.8)
@@ -138,7 +138,7 @@ def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int) -
 
 
 def finetune(store: Path, models: Path, minutes: float, frozen_limit: int, report: Path) -> dict:
-    cmd = [sys.executable, "-m", "training.finetune", "--store", str(store), "--models", str(models),
+    cmd = [sys.executable, "-m", "training.fit.finetune", "--store", str(store), "--models", str(models),
            "--minutes", str(minutes), "--frozen-limit", str(frozen_limit), "--report", str(report)]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return json.loads(report.read_text())

@@ -79,7 +79,7 @@ def cases(seed: int, count: int):
 def write_corpus(folder: Path = CORPUS) -> None:
     """The corpus committed in tests/: valid seeds and one case of each kind."""
     folder.mkdir(parents=True, exist_ok=True)
-    from training.eval_sets import draw
+    from training.synth.eval_sets import draw
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         draw("90x35", Path(tmp), 3, progress=False)

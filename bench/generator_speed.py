@@ -14,11 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from training import charset  # noqa: E402
-from training.data import FeedConfig, make_batch, make_renderers  # noqa: E402
-from training.encoding import Alphabet  # noqa: E402
-from training.render import CaptchaRenderer  # noqa: E402
-from training.style import REAL, TRAINING  # noqa: E402
+from training.synth import charset  # noqa: E402
+from training.fit.data import FeedConfig, make_batch, make_renderers  # noqa: E402
+from training.net.encoding import Alphabet  # noqa: E402
+from training.synth.render import CaptchaRenderer  # noqa: E402
+from training.synth.style import REAL, TRAINING  # noqa: E402
 
 
 def pictures_per_second(draw, rounds: int, batch: int) -> float:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.procs import rss_mb, start_server  # noqa: E402
 from bench.run import ghz, ghz_binary, requests_from_eval_set  # noqa: E402
 from client import CaptchaClient  # noqa: E402
-from training.restore import newest_version  # noqa: E402
+from training.artifacts.restore import newest_version  # noqa: E402
 
 
 def in_background(fn):

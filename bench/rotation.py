@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from captcha_core.colors import ALL_COLORS  # noqa: E402
-from training.evaluate import load_models, read_all  # noqa: E402
-from training.render import CaptchaRenderer  # noqa: E402
-from training.style import REAL  # noqa: E402
+from training.evaluate.accuracy import load_models, read_all  # noqa: E402
+from training.synth.render import CaptchaRenderer  # noqa: E402
+from training.synth.style import REAL  # noqa: E402
 
 BANDS = ((0, 20), (20, 35), (35, 50), (50, 70), (70, 90))
 SEED = 91_000_000

@@ -42,7 +42,7 @@ def ghz_binary() -> str:
 
 def requests_from_eval_set(count: int = 64) -> list[dict]:
     """Real evaluation pictures, each asked for a colour it contains, all four colours mixed."""
-    from training.eval_sets import draw
+    from training.synth.eval_sets import draw
     folder = Path(tempfile.mkdtemp(prefix="bench-eval-"))
     draw("90x35", folder, count, progress=False)
     rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]

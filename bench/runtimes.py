@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from captcha_core.colors import ALL_COLORS, Color  # noqa: E402
 from captcha_core.transforms import to_red  # noqa: E402
-from training.evaluate import Dataset, loaded_models, open_plane, read_all, score, served  # noqa: E402
+from training.evaluate.accuracy import loaded_models, open_plane, read_all, score, served  # noqa: E402
+from training.synth.eval_sets import Dataset  # noqa: E402
 
 RUNTIMES = ("tensorflow", "openvino")
 DEFAULT_SETS = [ROOT / "data" / "eval" / name for name in ("90x35", "120x50", "wider-90x35")]

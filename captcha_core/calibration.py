@@ -3,7 +3,7 @@
 A ``Calibrator`` is a logistic model over what the server knows of an answer: the decoded
 path's probability (as log-odds), whether a second look was taken, the share of its readings
 that agreed, and whether the answer came through the colour transform. It is fitted on held-out
-pictures (``training.calibrate``) and travels with the model in ``assets/calibration.json``
+pictures (``training.artifacts.calibrate``) and travels with the model in ``assets/calibration.json``
 (``Calibration``): one calibrator for the colour's served answers, the default ``min_confidence``
 below which the advice is to fetch a new picture, and, in the red model's file, one calibrator
 per colour the red model answers through the transform. The measures (``ece``, ``coverage_curve``,

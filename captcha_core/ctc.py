@@ -1,5 +1,5 @@
 """Greedy CTC decoding of a model's logits, in numpy: the same answers as the graph's own decoding
-(``training.model.greedy_decode``), for runtimes that return logits only.
+(``training.net.model.greedy_decode``), for runtimes that return logits only.
 
 The last class is the CTC blank; class ``i`` below it is line ``i`` of the model's charset file.
 """

@@ -4,11 +4,11 @@ A *report* is one verdict on one answer (``answer_id``): the text submitted (the
 or another reading a caller submitted instead), accepted or rejected. A *sample* is a picture
 asked in one colour, kept once however often it was reported; it gets a *verified label* when the
 platform accepted a text for it, and may get an *imported label* (a person's or a solving
-service's reading, ``training.feedback import``), kept apart and never called verified.
+service's reading, ``training.artifacts.feedback import``), kept apart and never called verified.
 
 ``open_store(spec)`` opens the engine a spec names: a path is an SQLite file (WAL, one file); the
 ``FeedbackStore`` protocol is what another engine implements. Plain sqlite3, no other dependency:
-the server writes the store and ``training.feedback`` reads it.
+the server writes the store and ``training.artifacts.feedback`` reads it.
 """
 from __future__ import annotations
 

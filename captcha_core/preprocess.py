@@ -59,8 +59,3 @@ def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
         return img
     im = Image.fromarray(img, "RGB").resize((width, height), Image.BILINEAR)
     return np.asarray(im, dtype=np.uint8)
-
-
-def prepare(data: bytes, width: int, height: int, limits: ImageLimits = ImageLimits()) -> np.ndarray:
-    """Decode, check and resize in one call."""
-    return resize(decode(data, limits), width, height)

@@ -48,104 +48,110 @@ def http_status(exc: CaptchaError) -> int:
     return 413 if isinstance(exc, PictureTooLarge) else ERROR_HTTP.get(exc.code_name, 500)
 
 
+class Handler(BaseHTTPRequestHandler):
+    """One HTTP request; ``make_handler`` binds it to a data plane and a token."""
+
+    server_version = "captcha-http/1"
+    plane: DataPlane
+    token: str = ""
+
+    def log_message(self, *args):  # requests are logged by the service, bodies never
+        pass
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, uid: str, message: str) -> None:
+        self._reply(status, {"uid": uid, "message": message, "code": status, "success": False})
+
+    def do_POST(self):
+        uid = uuid.uuid4().hex
+        path = self.path.rstrip("/")
+        if path not in (PATH, REPORT_PATH):
+            return self._error(404, uid, f"unknown path; POST {PATH} or {REPORT_PATH}")
+        if self.token and not token_matches(self.headers.get("Authorization", ""), self.token):
+            return self._refuse(401, uid, "a valid bearer token is required (Authorization: Bearer <token>)",
+                                "UNAUTHENTICATED")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return self._refuse(400, uid, "bad Content-Length")
+        if length > MAX_BODY:
+            return self._refuse(413, uid, f"body is {length} bytes, above the limit of {MAX_BODY}")
+        if length <= 0:
+            return self._refuse(400, uid, f"body must be 1..{MAX_BODY} bytes of JSON")
+        try:
+            body = json.loads(self.rfile.read(length))
+        except ValueError:
+            body = None
+        return self._report(uid, body) if path == REPORT_PATH else self._recognize(uid, body)
+
+    def _recognize(self, uid: str, body) -> None:
+        try:
+            image = base64.b64decode(body["image"], validate=True)
+            color = PARAM_KEYS[str(body["param_key"]).lower()]
+            timeout_ms = body.get("timeout_ms")
+            deadline = None if timeout_ms is None else time.monotonic() + float(timeout_ms) / 1000
+            if timeout_ms is not None and not float(timeout_ms) > 0:
+                raise ValueError("timeout_ms")
+            min_confidence = body.get("min_confidence")
+            if min_confidence is not None and (isinstance(min_confidence, bool)
+                                               or not isinstance(min_confidence, (int, float))):
+                raise TypeError("min_confidence")
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            return self._refuse(400, uid, 'body must be JSON {"image": "<base64>", '
+                                          '"param_key": "red|yellow|blue|black"} (and optionally '
+                                          '"timeout_ms": a number above 0, "min_confidence": a number 0..1)')
+        try:
+            answer = self.plane.recognize(image, color, deadline=deadline, request_id=uid,
+                                          min_confidence=min_confidence, protocol=PROTOCOL)
+        except CaptchaError as exc:  # already counted by the plane
+            return self._error(http_status(exc), uid, str(exc))
+        reply = {"uid": uid, "message": answer.text, "code": 0, "success": True,
+                 "confidence": round(answer.confidence, 6), "path_confidence": round(answer.path_confidence, 6),
+                 "advice": answer.advice.value, "min_confidence": round(answer.min_confidence, 6)}
+        if answer.answer_id:
+            reply["answer_id"] = answer.answer_id
+        self._reply(200, reply)
+
+    def _report(self, uid: str, body) -> None:
+        try:
+            answer_id, accepted = body["answer_id"], body["accepted"]
+            submitted = body.get("submitted_text") or ""
+            if not (isinstance(answer_id, str) and isinstance(accepted, bool) and isinstance(submitted, str)):
+                raise TypeError
+        except (KeyError, TypeError, AttributeError):
+            return self._refuse(400, uid, 'body must be JSON {"answer_id": "<id>", "accepted": true|false} '
+                                          '(and optionally "submitted_text": "<text>")')
+        try:
+            outcome = self.plane.report(answer_id, accepted, submitted, protocol=PROTOCOL)
+        except CaptchaError as exc:
+            return self._error(http_status(exc), uid, str(exc))
+        self._reply(200, {"uid": uid, "code": 0, "success": True, "stored": outcome.stored,
+                          "verified": outcome.verified})
+
+    def _refuse(self, status: int, uid: str, message: str, code_name: str = "INVALID_ARGUMENT") -> None:
+        self.plane.count_error(code_name, PROTOCOL)
+        self._error(status, uid, message)
+
+    def _not_allowed(self):
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        self.send_header("Allow", "POST")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _not_allowed
+
+
 def make_handler(plane: DataPlane, token: str = ""):
-    """``plane`` answers the pictures; ``token``, when set, is the bearer token every request must carry."""
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "captcha-http/1"
-
-        def log_message(self, *args):  # requests are logged by the service, bodies never
-            pass
-
-        def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, status: int, uid: str, message: str) -> None:
-            self._reply(status, {"uid": uid, "message": message, "code": status, "success": False})
-
-        def do_POST(self):
-            uid = uuid.uuid4().hex
-            path = self.path.rstrip("/")
-            if path not in (PATH, REPORT_PATH):
-                return self._error(404, uid, f"unknown path; POST {PATH} or {REPORT_PATH}")
-            if token and not token_matches(self.headers.get("Authorization", ""), token):
-                return self._refuse(401, uid, "a valid bearer token is required (Authorization: Bearer <token>)",
-                                    "UNAUTHENTICATED")
-            try:
-                length = int(self.headers.get("Content-Length", "0"))
-            except ValueError:
-                return self._refuse(400, uid, "bad Content-Length")
-            if length > MAX_BODY:
-                return self._refuse(413, uid, f"body is {length} bytes, above the limit of {MAX_BODY}")
-            if length <= 0:
-                return self._refuse(400, uid, f"body must be 1..{MAX_BODY} bytes of JSON")
-            try:
-                body = json.loads(self.rfile.read(length))
-            except ValueError:
-                body = None
-            if path == REPORT_PATH:
-                return self._report(uid, body)
-            try:
-                image = base64.b64decode(body["image"], validate=True)
-                color = PARAM_KEYS[str(body["param_key"]).lower()]
-                timeout_ms = body.get("timeout_ms")
-                deadline = None if timeout_ms is None else time.monotonic() + float(timeout_ms) / 1000
-                if timeout_ms is not None and not float(timeout_ms) > 0:
-                    raise ValueError("timeout_ms")
-                min_confidence = body.get("min_confidence")
-                if min_confidence is not None and (isinstance(min_confidence, bool)
-                                                   or not isinstance(min_confidence, (int, float))):
-                    raise TypeError("min_confidence")
-            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-                return self._refuse(400, uid, 'body must be JSON {"image": "<base64>", '
-                                              '"param_key": "red|yellow|blue|black"} (and optionally '
-                                              '"timeout_ms": a number above 0, "min_confidence": a number 0..1)')
-            try:
-                answer = plane.recognize(image, color, deadline=deadline, request_id=uid,
-                                         min_confidence=min_confidence, protocol=PROTOCOL)
-            except CaptchaError as exc:  # already counted by the plane
-                return self._error(http_status(exc), uid, str(exc))
-            reply = {"uid": uid, "message": answer.text, "code": 0, "success": True,
-                     "confidence": round(answer.confidence, 6), "path_confidence": round(answer.path_confidence, 6),
-                     "advice": answer.advice.value, "min_confidence": round(answer.min_confidence, 6)}
-            if answer.answer_id:
-                reply["answer_id"] = answer.answer_id
-            self._reply(200, reply)
-
-        def _report(self, uid: str, body) -> None:
-            try:
-                answer_id, accepted = body["answer_id"], body["accepted"]
-                submitted = body.get("submitted_text") or ""
-                if not (isinstance(answer_id, str) and isinstance(accepted, bool) and isinstance(submitted, str)):
-                    raise TypeError
-            except (KeyError, TypeError, AttributeError):
-                return self._refuse(400, uid, 'body must be JSON {"answer_id": "<id>", "accepted": true|false} '
-                                              '(and optionally "submitted_text": "<text>")')
-            try:
-                outcome = plane.report(answer_id, accepted, submitted, protocol=PROTOCOL)
-            except CaptchaError as exc:
-                return self._error(http_status(exc), uid, str(exc))
-            self._reply(200, {"uid": uid, "code": 0, "success": True, "stored": outcome.stored,
-                              "verified": outcome.verified})
-
-        def _refuse(self, status: int, uid: str, message: str, code_name: str = "INVALID_ARGUMENT") -> None:
-            plane.count_error(code_name, PROTOCOL)
-            self._error(status, uid, message)
-
-        def _not_allowed(self):
-            self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
-            self.send_header("Allow", "POST")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _not_allowed
-
-    return Handler
+    """A ``Handler`` class whose requests ``plane`` answers; ``token``, when set, is the bearer
+    token every request must carry."""
+    return type("BoundHandler", (Handler,), {"plane": plane, "token": token})
 
 
 class _Server(ThreadingHTTPServer):

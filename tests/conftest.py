@@ -20,8 +20,8 @@ def fake_models(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_saved_models(tmp_path_factory):
     """Four tiny (untrained) colour models exported by the real exporter."""
-    from training.export import export_color
-    from training.model import build_backbone, build_classifier, build_head
+    from training.artifacts.export import export_color
+    from training.net.model import build_backbone, build_classifier, build_head
     root = tmp_path_factory.mktemp("tiny_models")
     cfg = tiny_config()
     backbone, classifier = build_backbone(cfg), build_classifier(cfg)
@@ -31,6 +31,6 @@ def tiny_saved_models(tmp_path_factory):
 
 
 def tiny_config():
-    from training.model import ModelConfig
+    from training.net.model import ModelConfig
     return ModelConfig(blocks=((8, False, (2, 2)), (8, False, (2, 2)), (8, True, None), (8, True, (2, 1)), (8, True, None)),
                        feature_width=8, head_width=8, sequence_width=8)

@@ -1,5 +1,5 @@
 """Training elsewhere: the JAX network computes what the Keras one does, on weights that go
-out (``training.weights``) and come back; its CTC loss is TensorFlow's; the font pack draws
+out (``training.fit.weights``) and come back; its CTC loss is TensorFlow's; the font pack draws
 the installed faces' pixels."""
 import numpy as np
 import pytest
@@ -10,8 +10,8 @@ optax = pytest.importorskip("optax")
 
 from captcha_core.colors import ALL_COLORS  # noqa: E402
 from tests.test_export import set_trained_statistics  # noqa: E402
-from training import accel_model  # noqa: E402
-from training.weights import ARCH_KEY, TRAINED_KEY  # noqa: E402
+from training.net import accel_model  # noqa: E402
+from training.fit.weights import ARCH_KEY, TRAINED_KEY  # noqa: E402
 
 COLORS = tuple(c.label for c in ALL_COLORS)
 
@@ -19,8 +19,8 @@ COLORS = tuple(c.label for c in ALL_COLORS)
 @pytest.fixture(scope="module")
 def trainer():
     """The shipped architecture with random weights and trained-looking batch statistics."""
-    from training.model import ModelConfig
-    from training.train import Trainer
+    from training.net.model import ModelConfig
+    from training.fit.train import Trainer
     tf.keras.utils.set_random_seed(3)
     t = Trainer(ModelConfig(), 1e-3, 1000)
     set_trained_statistics(t.backbone, np.random.default_rng(4))
@@ -32,9 +32,9 @@ def _pictures(n=6, seed=5):
 
 
 def test_weights_go_out_and_come_back_unchanged(trainer, tmp_path):
-    from training.model import ModelConfig
-    from training.train import Trainer
-    from training.weights import from_arrays, to_arrays
+    from training.net.model import ModelConfig
+    from training.fit.train import Trainer
+    from training.fit.weights import from_arrays, to_arrays
     arrays = to_arrays(trainer)
     np.savez(tmp_path / "w.npz", **arrays)
     other = Trainer(ModelConfig(), 1e-3, 1000)
@@ -52,8 +52,8 @@ def test_weights_go_out_and_come_back_unchanged(trainer, tmp_path):
 
 @pytest.mark.parametrize("train", [False, True])
 def test_jax_network_computes_the_keras_logits(trainer, train):
-    from training import accel_model
-    from training.weights import to_arrays
+    from training.net import accel_model
+    from training.fit.weights import to_arrays
     images = _pictures()
     params, stats = accel_model.split(to_arrays(trainer), trainer.mcfg)
     got, new_stats = accel_model.logits(params, stats, images, trainer.mcfg, COLORS, train)
@@ -71,8 +71,8 @@ def test_jax_network_computes_the_keras_logits(trainer, train):
 
 
 def test_jax_ctc_loss_is_tensorflows_also_for_empty_answers():
-    from training.accel_train import ctc_losses
-    from training.model import ctc_loss
+    from training.fit.accel_train import ctc_losses
+    from training.net.model import ctc_loss
     rng = np.random.default_rng(8)
     logits = rng.normal(0, 3, (4, 25, 40)).astype(np.float32)
     labels = np.full((4, 6), -1, np.int32)
@@ -85,13 +85,13 @@ def test_jax_ctc_loss_is_tensorflows_also_for_empty_answers():
 
 
 def test_jax_greedy_decoding_collapses_repeats_and_drops_blanks():
-    from training.accel_model import greedy
+    from training.net.accel_model import greedy
     assert greedy(np.array([[9, 3, 3, 9, 3, 4, 4, 9]]), blank=9) == [[3, 3, 4]]
 
 
 def test_font_pack_draws_the_installed_faces(tmp_path, monkeypatch):
     pytest.importorskip("fontTools")
-    from training import fontpack, fonts
+    from training.synth import fontpack, fonts
     face = fonts.available(fonts.LATIN_FACES)[0]
     monkeypatch.setattr(fonts, "LATIN_FACES", (face,))
     monkeypatch.setattr(fonts, "CHINESE_FACES", ())
@@ -109,8 +109,8 @@ def test_font_pack_draws_the_installed_faces(tmp_path, monkeypatch):
 
 
 def test_loaded_weights_make_a_run_that_training_and_export_resume(trainer, tmp_path):
-    from training.train import trainer_from_run
-    from training.weights import main, to_arrays
+    from training.fit.train import trainer_from_run
+    from training.fit.weights import main, to_arrays
     np.savez(tmp_path / "w.npz", **to_arrays(trainer))
     main(["load", "--npz", str(tmp_path / "w.npz"), "--run-dir", str(tmp_path / "run"), "--pictures", "1234", "--step", "56"])
     resumed, latest = trainer_from_run(tmp_path / "run")
@@ -123,9 +123,9 @@ def test_loaded_weights_make_a_run_that_training_and_export_resume(trainer, tmp_
 
 
 def test_the_training_a_file_carries_travels_through_dump_an_accelerator_leg_and_load(trainer, tmp_path):
-    from training.accel_train import _carried, save
-    from training.train import trainer_from_run
-    from training.weights import main, to_arrays, trained_of
+    from training.fit.accel_train import _carried, save
+    from training.fit.train import trainer_from_run
+    from training.fit.weights import main, to_arrays, trained_of
     trainer.pictures.assign(5000)
     trainer.step.assign(70)
     arrays = to_arrays(trainer)
@@ -140,7 +140,7 @@ def test_the_training_a_file_carries_travels_through_dump_an_accelerator_leg_and
 
 
 def test_learning_rate_warms_up_then_follows_the_clock_down_to_the_floor():
-    from training.accel_train import learning_rate
+    from training.fit.accel_train import learning_rate
     assert learning_rate(0, 100, 0, 1e-3, 1e-5, 10) == pytest.approx(1e-4)  # first of ten warm-up steps
     assert learning_rate(0, 100, 50, 1e-3, 1e-5, 10) == pytest.approx(1e-3)
     assert learning_rate(50, 100, 50, 1e-3, 1e-5, 10) == pytest.approx((1e-3 + 1e-5) / 2)
@@ -150,7 +150,7 @@ def test_learning_rate_warms_up_then_follows_the_clock_down_to_the_floor():
 
 def test_mixer_uses_fresh_pictures_first_and_tops_up_from_the_replay_store():
     import queue
-    from training.accel_train import PART, Mixer
+    from training.fit.accel_train import PART, Mixer
 
     def part(value):
         return [np.full((PART, 2), value, np.uint8), np.full((PART, 1), value, np.int32)]
@@ -173,9 +173,9 @@ def test_mixer_uses_fresh_pictures_first_and_tops_up_from_the_replay_store():
 
 def test_weights_dumped_from_exported_models_are_the_trained_ones(trainer, tmp_path):
     """Exported models hold the folded backbone and its statistics: the dump unfolds them."""
-    from training.calibrate import CalibrationJob
-    from training.train import export_all
-    from training.weights import main, to_arrays, trained_of
+    from training.artifacts.calibrate import CalibrationJob
+    from training.artifacts.export import export_all
+    from training.fit.weights import main, to_arrays, trained_of
     export_all(trainer, tmp_path / "models", 1, 64, {}, calibration=CalibrationJob(scale=0))
     main(["dump", "--models", str(tmp_path / "models"), "--out", str(tmp_path / "w.npz")])
     dumped, mine = dict(np.load(tmp_path / "w.npz")), to_arrays(trainer)
@@ -188,9 +188,24 @@ def test_weights_dumped_from_exported_models_are_the_trained_ones(trainer, tmp_p
 
 def test_accelerator_log_of_two_legs_is_drawn(tmp_path):
     pytest.importorskip("matplotlib")
-    from training.accel_train import main
+    from training.fit.accel_train import main
     log = tmp_path / "log.csv"
     log.write_text("leg,seconds,step,loss,red_direct\n1,0,0,,0.5\n1,20,10,1.2,\n1,40,20,1.0,0.6\n"
                    "2,0,0,,0.6\n2,20,10,0.9,0.7\n")
     main(["--plot", str(log), str(tmp_path / "curves.png")])
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_short_leg_runs_on_the_cpu_and_carries_its_training(tiny_saved_models, tmp_path):
+    """``training.fit.accel_train`` end to end (JAX on this CPU): starts from the dumped weights,
+    trains a few seconds, validates and writes weights.npz and log.csv that count its steps."""
+    from training.fit.accel_train import main
+    from training.fit.weights import main as weights_main
+    from training.fit.weights import trained_of
+    weights_main(["dump", "--models", str(tiny_saved_models), "--out", str(tmp_path / "init.npz")])
+    main(["--init", str(tmp_path / "init.npz"), "--out", str(tmp_path / "out"), "--seconds", "3", "--batch-size", "64",
+          "--workers", "1", "--validation-count", "8", "--warmup", "2", "--replay", "64"])
+    carried = trained_of(dict(np.load(tmp_path / "out" / "weights.npz")))
+    assert carried["steps"] > 0 and carried["pictures"] == 64 * carried["steps"]
+    rows = (tmp_path / "out" / "log.csv").read_text().splitlines()
+    assert "red_direct" in rows[0] and len(rows) >= 3  # the start, the end

@@ -161,7 +161,7 @@ def test_a_refit_from_verdicts_becomes_a_new_version(tmp_path):
     import json
 
     from captcha_core.versions import versions
-    from training.calibrate import publish, refit_from_store
+    from training.artifacts.calibrate import publish, refit_from_store
     folder = write_fake(tmp_path / "models", "red", 4, calibration=CAL)
     (folder / "assets" / "model.json").write_text(json.dumps({"color": "red"}))
     store = SQLiteStore(tmp_path / "feedback.db")
@@ -184,8 +184,8 @@ def test_a_refit_from_verdicts_becomes_a_new_version(tmp_path):
 
 
 def test_observations_count_each_served_answer_once_and_the_direct_ones_only_when_asked(tmp_path):
-    from training.calibrate import observe
-    from training.evaluate import Dataset
+    from training.artifacts.calibrate import observe
+    from training.synth.eval_sets import Dataset
     write_fake(tmp_path, "red", 1, confidence=0.5)  # unsure: every answer gets a second look
     write_fake(tmp_path, "blue", 1, confidence=0.5)
     plane = plane_over(tmp_path, threshold=0.9, views=3)

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from captcha_core.colors import ALL_COLORS, Color
-from captcha_core.preprocess import ImageLimits, InvalidImage, decode, prepare, resize
+from captcha_core.preprocess import ImageLimits, InvalidImage, decode, resize
 from captcha_core.transforms import between, from_red, to_red
 from tests.fakes import solid_png
 
@@ -99,7 +99,7 @@ def test_resize_gives_the_model_input_size_and_keeps_colour():
     img = decode(solid_png((255, 0, 0), (120, 50)))
     out = resize(img, 100, 40)
     assert out.shape == (40, 100, 3) and tuple(out[20, 50]) == (255, 0, 0)
-    assert prepare(solid_png(), 100, 40).shape == (40, 100, 3)
+    assert resize(decode(solid_png()), 100, 40).shape == (40, 100, 3)
 
 
 def test_moved_views_repeat_the_edge_and_keep_the_size():

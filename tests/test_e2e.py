@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from client import CaptchaClient
-from training.eval_sets import draw
+from training.synth.eval_sets import draw
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

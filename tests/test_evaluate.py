@@ -1,7 +1,7 @@
 """Evaluation arithmetic on hand-made cases."""
 import pytest
 
-from training.evaluate import edit_distance, score
+from training.evaluate.accuracy import edit_distance, score
 
 
 def test_edit_distance():
@@ -28,7 +28,7 @@ def test_score_of_nothing():
 
 def test_threshold_policy_by_hand():
     from server.models import Reading
-    from training.evaluate import policy
+    from training.evaluate.accuracy import policy
     direct = [Reading("A", 0.95, ()), Reading("B", 0.4, ()), Reading("C", 0.4, ())]
     fallback = [Reading("x", 0.99, ()), Reading("y", 0.8, ()), Reading("z", 0.1, ())]
     assert policy(direct, fallback, 0.9) == ["A", "y", "C"]
@@ -36,7 +36,7 @@ def test_threshold_policy_by_hand():
 
 
 def test_chinese_error_kinds_on_hand_made_readings():
-    from training.chinese_errors import error_kind
+    from training.evaluate.chinese_errors import error_kind
     assert error_kind("票税AB", "票税ab") == "right"
     assert error_kind("票税AB", "票AB") == "Chinese count differs"
     assert error_kind("票税AB", "票锐AB") == "one Chinese wrong"
@@ -57,7 +57,7 @@ def test_served_route_answers_what_the_router_answers(tmp_path):
     from server.models import Reading
     from tests.fakes import FakeModel, write_fake
     from server.plane import DataPlane
-    from training.evaluate import served
+    from training.evaluate.accuracy import served
 
     class Unsteady(FakeModel):
         """Its confidence follows the pixel it reads, so readings differ in confidence too
@@ -99,7 +99,8 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
     from server.manager import ModelManager
     from tests.fakes import FakeModel, write_fake
     from server.plane import DataPlane
-    from training.evaluate import Dataset, evaluate, markdown, plot_calibration
+    from training.evaluate.accuracy import evaluate, markdown, plot_calibration
+    from training.synth.eval_sets import Dataset
     for color in ("red", "blue"):
         write_fake(tmp_path, color, 1, confidence=0.95)
     repo = ModelManager(tmp_path, FakeModel)

@@ -6,10 +6,15 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from captcha_core.preprocess import PREPROCESS_VERSION, prepare  # noqa: E402
+from captcha_core.preprocess import PREPROCESS_VERSION, decode, resize  # noqa: E402
 from server.runtime_tf import TensorFlowModel  # noqa: E402
 from tests.conftest import tiny_config  # noqa: E402
 from tests.fakes import solid_png  # noqa: E402
+
+
+def prepare(png: bytes, width: int, height: int):
+    """The server's preprocessing: decode, then resize to the model's input."""
+    return resize(decode(png), width, height)
 
 
 def test_signature_and_assets(tiny_saved_models):
@@ -27,8 +32,8 @@ def test_signature_and_assets(tiny_saved_models):
 
 
 def test_versions_are_new_integer_folders_and_no_temporary_is_left(tiny_saved_models, tmp_path):
-    from training.export import export_color
-    from training.model import build_backbone, build_classifier, build_head
+    from training.artifacts.export import export_color
+    from training.net.model import build_backbone, build_classifier, build_head
     cfg = tiny_config()
     parts = build_backbone(cfg), build_head(cfg, "blue"), build_classifier(cfg)
     first = export_color(tmp_path, "blue", *parts, cfg, {})
@@ -39,10 +44,10 @@ def test_versions_are_new_integer_folders_and_no_temporary_is_left(tiny_saved_mo
 
 def test_tiny_model_trained_a_few_steps_is_read_back_through_the_shared_preprocessing(tmp_path):
     """Trains on one fixed picture until it reads it, exports, and reads it back from PNG bytes."""
-    from training.encoding import Alphabet
-    from training import charset
-    from training.export import export_color
-    from training.model import build_backbone, build_classifier, build_head, ctc_loss
+    from training.net.encoding import Alphabet
+    from training.synth import charset
+    from training.artifacts.export import export_color
+    from training.net.model import build_backbone, build_classifier, build_head, ctc_loss
     tf.keras.utils.set_random_seed(7)
     cfg = tiny_config()
     backbone, head, classifier = build_backbone(cfg), build_head(cfg, "red"), build_classifier(cfg)
@@ -70,9 +75,9 @@ def test_tiny_model_trained_a_few_steps_is_read_back_through_the_shared_preproce
 
 
 def test_resume_from_committed_models_restores_the_weights(tmp_path):
-    from training.export import export_color
-    from training.model import build_backbone, build_classifier, build_head
-    from training.restore import architecture, restore_from_saved_models
+    from training.artifacts.export import export_color
+    from training.net.model import build_backbone, build_classifier, build_head
+    from training.artifacts.restore import architecture, restore_from_saved_models
 
     class Parts:
         def __init__(self):
@@ -102,7 +107,7 @@ def set_trained_statistics(backbone, rng) -> None:
 
 
 def test_folded_backbone_computes_what_the_trained_one_does():
-    from training.model import build_backbone, fold_batch_norm
+    from training.net.model import build_backbone, fold_batch_norm
     cfg = tiny_config()
     trained = build_backbone(cfg)
     rng = np.random.default_rng(0)
@@ -116,8 +121,8 @@ def test_folded_backbone_computes_what_the_trained_one_does():
 def test_resume_from_models_exported_before_the_architecture_travelled(tmp_path):
     """Versions 1-15 hold the unfolded backbone under "backbone" and no architecture in model.json."""
     import json
-    from training.model import LEGACY, build_backbone, build_classifier, build_head
-    from training.restore import architecture, restore_from_saved_models
+    from training.net.model import LEGACY, build_backbone, build_classifier, build_head
+    from training.artifacts.restore import architecture, restore_from_saved_models
 
     class Parts:
         def __init__(self):
@@ -141,7 +146,7 @@ def test_resume_from_models_exported_before_the_architecture_travelled(tmp_path)
 
 
 def test_ctc_loss_scores_every_row_as_alone_and_takes_batches_of_empty_answers():
-    from training.model import ctc_loss
+    from training.net.model import ctc_loss
     rng = np.random.default_rng(4)
     logits = rng.normal(size=(4, 9, 6)).astype(np.float32) * 2
     labels = np.array([[-1, -1, -1], [2, 3, -1], [-1, -1, -1], [1, 1, 4]], np.int32)

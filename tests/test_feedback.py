@@ -196,7 +196,7 @@ def test_stats_json_counts_the_reports_sent(served, tmp_path):
     for color, verdicts in sent.items():
         for i, accepted in enumerate(verdicts):
             client.report(client.recognize(solid_png((i * 40, 20, 200)), color), accepted=accepted)
-    out = subprocess.run([sys.executable, "-m", "training.feedback", "stats", "--store", str(store), "--json"],
+    out = subprocess.run([sys.executable, "-m", "training.artifacts.feedback", "stats", "--store", str(store), "--json"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     stats = json.loads(out.stdout)
     assert (stats["accepted"], stats["rejected"]) == (2, 3)
@@ -206,13 +206,13 @@ def test_stats_json_counts_the_reports_sent(served, tmp_path):
 
 
 def test_export_verified_and_unverified_then_import(served, tmp_path):
-    from training.evaluate import Dataset
+    from training.synth.eval_sets import Dataset
     _, client, store = served
     client.report(client.recognize(PNG, "red"), accepted=True)
     client.report(client.recognize(OTHER, "blue"), accepted=False)
 
     def run(*args):
-        out = subprocess.run([sys.executable, "-m", "training.feedback", *args, "--store", str(store)], cwd=ROOT,
+        out = subprocess.run([sys.executable, "-m", "training.artifacts.feedback", *args, "--store", str(store)], cwd=ROOT,
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         return out.stdout

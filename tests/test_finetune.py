@@ -1,4 +1,4 @@
-"""training.finetune on a tiny model and a small store: it exports only when it should."""
+"""training.fit.finetune on a tiny model and a small store: it exports only when it should."""
 import shutil
 
 import pytest
@@ -21,8 +21,8 @@ def noise_png(seed: int) -> bytes:
 
 @pytest.fixture
 def setup(tiny_saved_models, tmp_path):
-    from training.eval_sets import draw
-    from training.evaluate import Dataset
+    from training.synth.eval_sets import draw
+    from training.synth.eval_sets import Dataset
     models = tmp_path / "models"
     shutil.copytree(tiny_saved_models, models)
     store = SQLiteStore(tmp_path / "feedback.db")
@@ -36,8 +36,8 @@ def setup(tiny_saved_models, tmp_path):
 def test_exports_when_the_held_out_verdicts_improve(setup, tmp_path):
     from captcha_core.calibration import Calibration
     from server.models import load_model
-    from training.calibrate import CalibrationJob
-    from training.finetune import Recipe, finetune
+    from training.artifacts.calibrate import CalibrationJob
+    from training.fit.finetune import Recipe, finetune
     models, store, frozen = setup
     # (a tiny model has no room for synthetic pictures besides: it learns "K7" alone in ~100 steps)
     job = CalibrationJob(scale=0.001, frozen=tmp_path / "frozen")  # a few calibration pictures: it is tested
@@ -58,7 +58,7 @@ def test_exports_when_the_held_out_verdicts_improve(setup, tmp_path):
 
 
 def test_does_not_export_what_learned_nothing(setup):
-    from training.finetune import Recipe, finetune
+    from training.fit.finetune import Recipe, finetune
     models, store, frozen = setup
     report = finetune(store, models, Recipe(minutes=5, steps=5, lr=0.0, batch_size=8, synthetic_share=0.5), frozen)
     assert report["exported"] is None and report["reason"] == "not better on the held-out verdicts"
@@ -66,7 +66,7 @@ def test_does_not_export_what_learned_nothing(setup):
 
 
 def test_the_export_decision_by_hand():
-    from training.finetune import decide
+    from training.fit.finetune import decide
     before = {"held_out": {"red": [5, 10], "blue": [2, 10]}, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.80}}
     better = {"held_out": {"red": [7, 10], "blue": [2, 10]}, "frozen": {"90x35/red": 0.898, "90x35/blue": 0.80}}
     assert decide(before, better, 0.5) == (True, "better on the held-out verdicts, no frozen set and colour "

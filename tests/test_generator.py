@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from captcha_core.colors import ALL_COLORS, Color
-from training import charset
-from training.generate import main as generate_main
-from training.render import CaptchaRenderer
-from training.style import REAL
+from training.synth import charset
+from training.synth.generate import main as generate_main
+from training.synth.render import CaptchaRenderer
+from training.synth.style import REAL
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +118,8 @@ def test_batches_are_seeded_and_sized():
 
 
 def test_training_batches_teach_every_head_or_the_red_head_through_a_transform():
-    from training.data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
-    from training.encoding import Alphabet
+    from training.fit.data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
+    from training.net.encoding import Alphabet
     alphabet = Alphabet(charset.vocabulary())
     cfg = FeedConfig(batch_size=48)
     images, labels, weights = make_batch(make_renderers(cfg), alphabet, cfg, np.random.default_rng(4))
@@ -147,8 +147,8 @@ def test_fast_glyph_path_draws_what_pillow_text_drawing_draws(monkeypatch):
     solid, hollow, extruded and fattened glyphs alike."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from training import charset, fonts
-    from training.render import _render_glyph
+    from training.synth import charset, fonts
+    from training.synth.render import _render_glyph
 
     def shaped(face, size):
         return ImageFont.truetype(fonts._resolve(face.file), size, index=face.index, layout_engine=ImageFont.Layout.RAQM)
@@ -179,8 +179,8 @@ def test_fattened_outline_runs_outside_the_plain_one_and_keeps_the_counter():
     round, leaves the glyph's own body empty, and an O keeps its hole."""
     import numpy as np
 
-    from training import fonts
-    from training.render import _render_glyph
+    from training.synth import fonts
+    from training.synth.render import _render_glyph
 
     face = fonts.require_fonts()[1][0]
     plain = np.asarray(_render_glyph(face, 40, "O", True, 2, None, 0)) > 127
@@ -199,8 +199,8 @@ def test_fattened_outline_runs_outside_the_plain_one_and_keeps_the_counter():
 
 
 def test_training_batches_split_between_the_four_renderers_as_configured():
-    from training.data import FeedConfig, make_batch
-    from training.encoding import Alphabet
+    from training.fit.data import FeedConfig, make_batch
+    from training.net.encoding import Alphabet
 
     class Counting:
         def __init__(self, inner):
@@ -220,7 +220,7 @@ def test_training_batches_split_between_the_four_renderers_as_configured():
 
 
 def test_wider_style_draws_larger_glyphs():
-    from training.style import WIDER
+    from training.synth.style import WIDER
 
     def mean_glyph_height(style):
         samples = CaptchaRenderer(90, 35, style).render_batch(300, np.random.default_rng(9))
@@ -233,8 +233,8 @@ def test_wider_style_draws_larger_glyphs():
 def test_faces_added_in_training_draw_only_their_characters_and_leave_the_measured_style_alone():
     from dataclasses import replace
 
-    from training import fonts
-    from training.style import TRAINING
+    from training.synth import fonts
+    from training.synth.style import TRAINING
     installed = fonts.available(fonts.LATIN_FACES)
     real = CaptchaRenderer(90, 35, REAL)
     assert real._latin_faces == installed  # the frozen sets' faces: nothing added
@@ -264,7 +264,7 @@ def test_pictures_without_boxes_are_the_same_pictures():
 
 
 def test_glyph_cache_is_emptied_at_its_limit_and_draws_the_same(monkeypatch):
-    import training.render as render
+    import training.synth.render as render
     renderer = CaptchaRenderer(90, 35, REAL)
     first = renderer.render_batch(6, np.random.default_rng(21))
     monkeypatch.setattr(render, "GLYPH_CACHE_LIMIT", 5)
@@ -277,7 +277,38 @@ def test_glyph_cache_is_emptied_at_its_limit_and_draws_the_same(monkeypatch):
 def test_held_out_faces_are_never_drawn_by_training_in_their_role():
     """The held-out-faces evaluation set and the feedback simulation draw faces that training
     never draws in the same role (Chinese or Latin)."""
-    from training.fonts import CHINESE_FACES, CURLED_LATIN_FACES, HELD_OUT_FACES, LATIN_FACES
+    from training.synth.fonts import CHINESE_FACES, CURLED_LATIN_FACES, HELD_OUT_FACES, LATIN_FACES
     held_chinese, held_latin = HELD_OUT_FACES
     assert not {f.file for f in held_chinese} & {f.file for f in CHINESE_FACES}
     assert not {f.file for f in held_latin} & {f.file for f in LATIN_FACES + CURLED_LATIN_FACES}
+
+
+def test_the_core_calls_do_what_the_public_calls_do_on_this_pillow():
+    """``training.synth.pillow_core`` skips Pillow's Python layer: each call must still give the
+    public method's pixels, or a Pillow upgrade would silently redraw every set."""
+    from PIL import Image
+
+    from training.synth import pillow_core as pc
+    rng = np.random.default_rng(7)
+    mask = Image.fromarray((rng.random((35, 90)) * 255).astype(np.uint8), "L")
+    glyph = Image.fromarray((rng.random((30, 24)) * 255).astype(np.uint8), "L")
+    table = [min(255, 2 * v) for v in range(256)]
+
+    def pixels(im):
+        return np.asarray(im if isinstance(im, Image.Image) else Image.Image()._new(im))
+
+    ours, theirs = Image.new("RGB", (90, 35), (200, 190, 180)), Image.new("RGB", (90, 35), (200, 190, 180))
+    pc.paste_colour(pc.core(ours), (10, 20, 30), (0, 0, 90, 35), pc.core(mask))
+    theirs.paste((10, 20, 30), (0, 0, 90, 35), mask)
+    pc.paste_colour(pc.core(ours), (1, 2, 3), (5, 2, 29, 32), pc.point(pc.core(glyph), table))
+    theirs.paste((1, 2, 3), (5, 2, 29, 32), glyph.point(table))
+    assert np.array_equal(pixels(ours), pixels(theirs))
+    assert np.array_equal(pixels(pc.point(pc.core(glyph), table)), pixels(glyph.point(table)))
+    assert pc.bbox(pc.core(glyph)) == glyph.getbbox(alpha_only=False)
+    coeffs = (0.9, 0.2, 1.5, -0.1, 0.95, 2.0)
+    assert np.array_equal(pixels(pc.affine(pc.core(glyph), (32, 33), coeffs)),
+                          pixels(glyph.transform((32, 33), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)))
+    framed_ours, framed_theirs = Image.new("L", (30, 36), 0), Image.new("L", (30, 36), 0)
+    pc.paste(pc.core(framed_ours), pc.core(glyph), (3, 3, 27, 33))
+    framed_theirs.paste(glyph, (3, 3, 27, 33))
+    assert np.array_equal(pixels(framed_ours), pixels(framed_theirs))

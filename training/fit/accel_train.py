@@ -1,24 +1,23 @@
 """Trains the four colour readers on an accelerator machine with JAX (no TensorFlow there).
 
-    CAPTCHA_FONT_PACK=build/fontpack python -m training.accel_train \\
+    CAPTCHA_FONT_PACK=build/fontpack python -m training.fit.accel_train \\
         --init build/accel/init.npz --out OUT --seconds 420
 
-What ``training.train`` does, on a GPU: the same network (``accel_model``), the same batches
+What ``training.fit.train`` does, on a GPU: the same network (``accel_model``), the same batches
 (``data.make_batch``, rendered by one process per spare core), the same loss (CTC per head,
 weighted), Adam with gradient clipping. The learning rate follows the clock: a short warm-up,
 then a cosine from ``--lr`` down to ``--lr-floor`` at ``--seconds``, so a run ends cooled
 whatever speed the machine has. When the renderers fall behind, a step fills its batch from
 recently rendered pictures (``--replay``). Every ``--save-every`` seconds and at the end it
-writes ``OUT/weights.npz`` (``training.weights``' layout: ``python -m training.weights load``
+writes ``OUT/weights.npz`` (``training.fit.weights``' layout: ``python -m training.fit.weights load``
 brings it back to TensorFlow) and ``OUT/log.csv`` (at the end also ``OUT/curves.png``); it validates the direct route on held-out
-pictures (the validation seed of ``training.train``, never used for training batches).
+pictures (the validation seed of ``training.fit.train``, never used for training batches).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import math
-import multiprocessing as mp
 import os
 import queue as queue_module
 import time
@@ -30,9 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import accel_model, charset, curves, data
-from .data import HEAD_ORDER, FeedConfig, _worker
-from .encoding import Alphabet
+from ..net import accel_model
+
+from ..synth import charset
+
+from . import curves, data
+from .data import HEAD_ORDER, FeedConfig, ReplayBuffer
+from ..net.encoding import Alphabet
 from .weights import ARCH_KEY, architecture_of, trained_array, trained_of
 
 COLORS = tuple(c.label for c in HEAD_ORDER)
@@ -73,7 +76,7 @@ def learning_rate(elapsed: float, seconds: float, step: int, peak: float, floor:
 
 
 def validation_set(count: int, cfg, alphabet: Alphabet):
-    """``data.validation_set`` (``training.train`` validates on the same pictures), with each
+    """``data.validation_set`` (``training.fit.train`` validates on the same pictures), with each
     colour's answer encoded (None where the colour is absent)."""
     images, samples = data.validation_set(count, cfg.input_width, cfg.input_height)
     answers = [[alphabet.encode(s.answer(c)) if s.answer(c) else None for c in HEAD_ORDER] for s in samples]
@@ -116,31 +119,19 @@ PART = 64  # pictures a rendering process sends at a time
 
 def start_renderers(cfg, alphabet: Alphabet, workers: int, seed: int):
     """Processes that render training batches of ``PART`` pictures (``data.make_batch``) into a queue."""
-    ctx = mp.get_context("spawn")
-    feed = ctx.Queue(maxsize=4 * workers)
-    fcfg = FeedConfig(cfg.input_width, cfg.input_height, PART)
-    procs = [ctx.Process(target=_worker, args=(feed, s, alphabet.chars, fcfg), daemon=True)
-             for s in np.random.SeedSequence(seed).spawn(workers)]
-    for proc in procs:
-        proc.start()
-    return feed, procs
+    return data.start_renderers(alphabet, FeedConfig(cfg.input_width, cfg.input_height, PART), seed, workers,
+                                4 * workers)
 
 
 class Mixer:
     """Batches of the freshly rendered parts waiting in the queue, topped up from a replay
-    store of the last ``capacity`` pictures when the renderers are behind the accelerator."""
+    store of the last ``capacity`` pictures (``data.ReplayBuffer``) when the renderers are behind
+    the accelerator."""
 
     def __init__(self, first_part, capacity: int, rng: np.random.Generator):
-        self.store = [np.empty((capacity,) + a.shape[1:], a.dtype) for a in first_part]
-        self.capacity, self.size, self.pos, self.fresh, self.rng = capacity, 0, 0, 0, rng
+        self.replay = ReplayBuffer(capacity, first_part)
+        self.fresh, self.rng = 0, rng
         self.pending = [first_part]
-
-    def _keep(self, part) -> None:
-        idx = (self.pos + np.arange(len(part[0]))) % self.capacity
-        for store, a in zip(self.store, part):
-            store[idx] = a
-        self.pos = (self.pos + len(part[0])) % self.capacity
-        self.size = min(self.size + len(part[0]), self.capacity)
 
     def batch(self, feed, size: int) -> list[np.ndarray]:
         """Images, labels, weights of ``size`` pictures, fresh ones first."""
@@ -150,23 +141,22 @@ class Mixer:
             except queue_module.Empty:
                 break
         for part in self.pending:
-            self._keep(part)
+            self.replay.add(part)
         fresh = [np.concatenate(x) for x in zip(*self.pending)] if self.pending else None
         n_fresh = len(fresh[0]) if fresh else 0
         self.fresh += n_fresh
         self.pending = []
         if n_fresh == size:
             return fresh
-        idx = self.rng.integers(0, self.size, size - n_fresh)  # one draw: rows stay together
-        reused = [s[idx] for s in self.store]
+        reused = self.replay.sample(size - n_fresh, self.rng)
         return reused if fresh is None else [np.concatenate([a, b]) for a, b in zip(fresh, reused)]
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--plot", type=Path, nargs=2, metavar=("LOG_CSV", "PNG"),
                    help="only draw the curves of a log (legs in a 'leg' column) and exit")
-    p.add_argument("--init", type=Path, help="weights to start from (training.weights dump)")
+    p.add_argument("--init", type=Path, help="weights to start from (training.fit.weights dump)")
     p.add_argument("--out", type=Path)
     p.add_argument("--seconds", type=float, default=420)
     p.add_argument("--batch-size", type=int, default=512)
@@ -174,70 +164,100 @@ def main(argv=None) -> None:
     p.add_argument("--lr-floor", type=float, default=1e-5)
     p.add_argument("--warmup", type=int, default=300, help="steps")
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    p.add_argument("--seed", type=int, default=500_000, help="training seed (1..1e6, as training.train)")
+    p.add_argument("--seed", type=int, default=500_000, help="training seed (1..1e6, as training.fit.train)")
     p.add_argument("--replay", type=int, default=200_000, help="pictures kept for reuse")
     p.add_argument("--save-every", type=float, default=60)
     p.add_argument("--validation-count", type=int, default=1024)
     args = p.parse_args(argv)
+    if not args.plot and not (args.init and args.out):
+        p.error("--init and --out are required for training")
+    if args.batch_size < PART:
+        p.error(f"--batch-size must be at least {PART} (the pictures a renderer sends at a time)")
+    return args
+
+
+class AccelRun:
+    """One leg on the accelerator: the weights it starts from, the renderers, the optimizer."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.arrays = dict(np.load(args.init))
+        self.cfg = cfg = architecture_of(self.arrays)
+        self.params, self.stats = accel_model.split(self.arrays, cfg)
+        self.before = trained_of(self.arrays)  # this leg adds its pictures and steps to what the weights carry
+        alphabet = Alphabet(charset.vocabulary())
+        self.feed, self.procs = start_renderers(cfg, alphabet, args.workers, args.seed)
+        self.optimizer = optax.chain(optax.clip_by_global_norm(5.0),
+                                     optax.inject_hyperparams(optax.adam)(learning_rate=args.lr))
+        self.opt_state = self.optimizer.init(self.params)
+        self.step_fn = make_step(cfg, self.optimizer)
+        self.read = jax.jit(lambda pr, st, im: jnp.argmax(accel_model.logits(pr, st, im, cfg, COLORS, train=False)[0], -1))
+        self.val = validation_set(args.validation_count, cfg, alphabet)
+        self.step, self.pictures, self.losses = 0, 0, []
+
+    def validate(self) -> dict:
+        return validate(self.params, self.stats, self.cfg, self.val, self.read)
+
+    def save(self, log_rows) -> None:
+        save(self.args.out, self.params, self.stats, self.arrays[ARCH_KEY],
+             _carried(self.before, self.pictures, self.step), log_rows)
+
+    def train_step(self, mixer: "Mixer", elapsed: float) -> float:
+        a = self.args
+        lr = learning_rate(elapsed, a.seconds, self.step, a.lr, a.lr_floor, a.warmup)
+        self.params, self.stats, self.opt_state, loss = self.step_fn(
+            self.params, self.stats, self.opt_state, *mixer.batch(self.feed, a.batch_size), jnp.float32(lr))
+        self.pictures += a.batch_size
+        self.step += 1
+        self.losses = self.losses[-49:] + [loss]
+        if self.step % 8 == 0:  # keep the clock honest: do not queue minutes of steps ahead
+            loss.block_until_ready()
+        return lr
+
+    def loop(self, log_rows: list) -> "Mixer":
+        """Steps until ``--seconds``: a log row every 20 s, validated and saved every ``--save-every``."""
+        mixer = Mixer(self.feed.get(timeout=300), self.args.replay, np.random.default_rng(self.args.seed))
+        start = last_save = last_print = time.time()
+        try:
+            while (elapsed := time.time() - start) < self.args.seconds:
+                lr = self.train_step(mixer, elapsed)
+                if time.time() - last_print > 20:
+                    last_print = time.time()
+                    row = {"seconds": round(elapsed, 1), "step": self.step, "pictures": self.pictures,
+                           "fresh": mixer.fresh, "loss": round(float(np.mean([float(x) for x in self.losses])), 4),
+                           "lr": lr}
+                    if time.time() - last_save > self.args.save_every:
+                        last_save = time.time()
+                        row.update(self.validate())
+                        self.save(log_rows + [row])
+                    log_rows.append(row)
+                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                          flush=True)
+        finally:
+            for proc in self.procs:
+                proc.terminate()
+        log_rows.append({"seconds": round(time.time() - start, 1), "step": self.step, "pictures": self.pictures,
+                         "fresh": mixer.fresh, **self.validate()})
+        return mixer
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     if args.plot:
         curves.draw(*args.plot, "seconds")
         return
-    if not (args.init and args.out):
-        p.error("--init and --out are required for training")
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"devices: {jax.devices()}; {args.workers} rendering processes", flush=True)
-
-    arrays = dict(np.load(args.init))
-    cfg = architecture_of(arrays)
-    params, stats = accel_model.split(arrays, cfg)
-    before = trained_of(arrays)  # this leg adds its pictures and steps to what the weights carry
-    alphabet = Alphabet(charset.vocabulary())
-    feed, procs = start_renderers(cfg, alphabet, args.workers, args.seed)
-    optimizer = optax.chain(optax.clip_by_global_norm(5.0), optax.inject_hyperparams(optax.adam)(learning_rate=args.lr))
-    opt_state = optimizer.init(params)
-    step_fn = make_step(cfg, optimizer)
-    read = jax.jit(lambda pr, st, im: jnp.argmax(accel_model.logits(pr, st, im, cfg, COLORS, train=False)[0], -1))
-    val = validation_set(args.validation_count, cfg, alphabet)
-    scores = validate(params, stats, cfg, val, read)
+    run = AccelRun(args)
+    scores = run.validate()
     print("start: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()), flush=True)
     log_rows = [{"seconds": 0, "step": 0, "pictures": 0, "fresh": 0, **scores}]
-
-    mixer = Mixer(feed.get(timeout=300), args.replay, np.random.default_rng(args.seed))
-    start = last_save = last_print = time.time()
-    step, pictures, losses = 0, 0, []
-    try:
-        while (elapsed := time.time() - start) < args.seconds:
-            parts = mixer.batch(feed, args.batch_size)
-            lr = learning_rate(elapsed, args.seconds, step, args.lr, args.lr_floor, args.warmup)
-            params, stats, opt_state, loss = step_fn(params, stats, opt_state, *parts, jnp.float32(lr))
-            pictures += args.batch_size
-            step += 1
-            losses.append(loss)
-            if step % 8 == 0:  # keep the clock honest: do not queue minutes of steps ahead
-                loss.block_until_ready()
-            if time.time() - last_print > 20:
-                last_print = time.time()
-                mean_loss = float(np.mean([float(x) for x in losses[-50:]]))
-                losses = losses[-50:]
-                row = {"seconds": round(elapsed, 1), "step": step, "pictures": pictures, "fresh": mixer.fresh,
-                       "loss": round(mean_loss, 4), "lr": lr}
-                if time.time() - last_save > args.save_every:
-                    last_save = time.time()
-                    row.update(validate(params, stats, cfg, val, read))
-                    save(args.out, params, stats, arrays[ARCH_KEY], _carried(before, pictures, step), log_rows + [row])
-                log_rows.append(row)
-                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
-    finally:
-        for proc in procs:
-            proc.terminate()
-    scores = validate(params, stats, cfg, val, read)
-    log_rows.append({"seconds": round(time.time() - start, 1), "step": step, "pictures": pictures, "fresh": mixer.fresh,
-                     **scores})
-    save(args.out, params, stats, arrays[ARCH_KEY], _carried(before, pictures, step), log_rows)
+    run.loop(log_rows)
+    run.save(log_rows)
     try:
         curves.draw(args.out / "log.csv", args.out / "curves.png", "seconds")
     except ImportError:
-        print("matplotlib is not installed: no curves.png (python -m training.accel_train --plot LOG PNG later)")
+        print("matplotlib is not installed: no curves.png (python -m training.fit.accel_train --plot LOG PNG later)")
     print("end: " + " ".join(f"{k}={v:.4g}" for k, v in log_rows[-1].items()), flush=True)
 
 

@@ -1,6 +1,6 @@
 """Fidelity report: generated pictures beside the real ones, and measurable statistics of both.
 
-    python -m training.fidelity --out docs        # writes docs/fidelity.png and docs/fidelity.md
+    python -m training.synth.fidelity --out docs        # writes docs/fidelity.png and docs/fidelity.md
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def main(argv=None) -> None:
     samples_sheet().save(args.out / "samples.png")
     samples_sheet(style=WIDER).save(args.out / "samples-wider.png")
     text = (f"# Generator fidelity, {time.strftime('%Y-%m-%d')}\n\n"
-            f"`python -m training.fidelity --out docs`: {len(real)} real pictures against {args.count} generated "
+            f"`python -m training.synth.fidelity --out docs`: {len(real)} real pictures against {args.count} generated "
             f"(90x35, seed {FIDELITY_SEED}). Side by side: `fidelity.png`.\n\n"
             + table([stats(i) for i in real], [stats(i) for i in generated]) + "\n")
     (args.out / "fidelity.md").write_text(text, encoding="utf-8")

@@ -22,6 +22,3 @@ class Alphabet:
         for i, ch in enumerate(text):
             ids[i] = self.index[ch]
         return ids
-
-    def decode_ids(self, ids) -> str:
-        return "".join(self.chars[i] for i in ids if 0 <= i < len(self.chars))

@@ -1,15 +1,15 @@
 """A training run's weights as plain arrays (``.npz``), to train elsewhere and come back.
 
-    python -m training.weights dump --run-dir runs/main --out build/accel/init.npz
-    python -m training.weights dump --models saved_models --out build/accel/init.npz
-    python -m training.weights load --npz weights.npz --run-dir runs/next
+    python -m training.fit.weights dump --run-dir runs/main --out build/accel/init.npz
+    python -m training.fit.weights dump --models saved_models --out build/accel/init.npz
+    python -m training.fit.weights load --npz weights.npz --run-dir runs/next
 
 ``dump`` writes every weight of a run's latest checkpoint, or of the newest committed models
 (backbone with its batch-norm statistics, the four heads, the classifier), keyed ``part/layer/index`` in Keras's own layout,
 plus the architecture and how long the weights were trained (pictures, steps; each leg of
-``training.accel_train`` adds its own). ``load`` starts a run folder from such a file: a checkpoint that
-``training.train --run-dir`` resumes (with a fresh optimizer) and ``training.export`` exports.
-``training.accel_train`` reads and writes the same layout.
+``training.fit.accel_train`` adds its own). ``load`` starts a run folder from such a file: a checkpoint that
+``training.fit.train --run-dir`` resumes (with a fresh optimizer) and ``training.fit.export_run`` exports.
+``training.fit.accel_train`` reads and writes the same layout.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .architecture import ModelConfig
+from ..net.architecture import ModelConfig
 
 ARCH_KEY = "architecture_json"
 TRAINED_KEY = "trained_json"  # {"pictures": N, "steps": S}: the training the weights carry
@@ -89,7 +89,7 @@ def main(argv=None) -> None:
         if args.run_dir:
             trainer, latest = trainer_from_run(args.run_dir)
         else:
-            from .restore import architecture, newest_version, restore_from_saved_models, version_info
+            from ..artifacts.restore import architecture, newest_version, restore_from_saved_models, version_info
             mcfg = architecture(args.models)
             if mcfg is None:
                 raise SystemExit(f"no models in {args.models}")

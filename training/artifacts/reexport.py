@@ -1,7 +1,7 @@
 """Re-exports the newest version of every colour with today's exporter, as a new version with
 the same weights (for instance to add the ``logits`` signature to models exported before it).
 
-    python -m training.reexport --models saved_models
+    python -m training.artifacts.reexport --models saved_models
 
 Each colour's backbone, head and classifier come from its own newest folder; ``model.json``
 keeps what it said (training figures, validation) and records ``reexported_from``.
@@ -15,7 +15,7 @@ from captcha_core import versions
 from captcha_core.colors import ALL_COLORS
 
 from .export import export_color
-from .model import build_backbone, build_classifier, build_head
+from ..net.model import build_backbone, build_classifier, build_head
 from .restore import read_parts, version_architecture
 
 EXPORTER_KEYS = ("color", "input_height", "input_width", "preprocess_version", "charset", "architecture",

@@ -25,11 +25,9 @@ import argparse
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from captcha_core.calibration import coverage_curve, ece, reliability, threshold_for
 from captcha_core.colors import ALL_COLORS, Color
@@ -37,7 +35,8 @@ from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 from captcha_core.views import vote
 
-from .charset import is_chinese
+from ..synth.charset import is_chinese
+from ..synth.eval_sets import Dataset
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -63,22 +62,6 @@ def score(predictions: list[str], truths: list[str]) -> dict:
     return {**block(pairs),
             "with_chinese": block([(p, t) for p, t in pairs if any(is_chinese(c) for c in t)]),
             "without_chinese": block([(p, t) for p, t in pairs if not any(is_chinese(c) for c in t)])}
-
-
-@dataclass
-class Dataset:
-    name: str
-    images: list[np.ndarray]
-    answers: list[dict]
-
-    @classmethod
-    def load(cls, folder: Path, limit: int | None = None) -> "Dataset":
-        rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
-        rows = rows[:limit] if limit else rows
-        images = [np.asarray(Image.open(folder / r["file"]).convert("RGB")) for r in rows]
-        size = f"{images[0].shape[1]}x{images[0].shape[0]}" if images else "empty"
-        name = folder.name if size in folder.name else f"{folder.name} ({size})"
-        return cls(name, images, [r["answers"] for r in rows])
 
 
 def read_all(model, images: list[np.ndarray], batch: int = 128) -> list:

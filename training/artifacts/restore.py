@@ -9,7 +9,7 @@ import tensorflow as tf
 from captcha_core import versions
 from captcha_core.colors import ALL_COLORS
 
-from .model import LEGACY, ModelConfig, build_backbone, unfold_batch_norm
+from ..net.model import LEGACY, ModelConfig, build_backbone, unfold_batch_norm
 
 
 newest_version = versions.newest

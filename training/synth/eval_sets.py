@@ -1,7 +1,7 @@
 """The frozen evaluation sets: ``default_rng`` of fixed seeds, streams training never draws from
 (its rendering processes draw from children spawned off a ``SeedSequence``; see the README).
 
-    python -m training.eval_sets --out data/eval   # writes data/eval/90x35, 120x50, wider-90x35, faces-out-90x35
+    python -m training.synth.eval_sets --out data/eval   # writes data/eval/90x35, 120x50, wider-90x35, faces-out-90x35
 
 ``90x35`` and ``120x50`` are drawn as measured on the platform's pictures (the bars of issue 3
 are on them); ``wider-90x35`` in the wider style (larger, more rotated glyphs, as another
@@ -12,7 +12,12 @@ real style drawn only with faces that training and calibration never draw
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 from .generate import generate
 
@@ -24,6 +29,24 @@ EVAL_SETS = {"90x35": ("90x35", 90_351_001, "real", "installed"),
 #: the sets the accuracy bars and the fine-tune's gate are on
 FROZEN = ("90x35", "120x50", "wider-90x35")
 EVAL_COUNT = 2000
+
+
+@dataclass
+class Dataset:
+    """A labelled set as ``training.synth.generate`` writes it (pictures and ``labels.jsonl``)."""
+
+    name: str
+    images: list[np.ndarray]
+    answers: list[dict]
+
+    @classmethod
+    def load(cls, folder: Path, limit: int | None = None) -> "Dataset":
+        rows = [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows = rows[:limit] if limit else rows
+        images = [np.asarray(Image.open(folder / r["file"]).convert("RGB")) for r in rows]
+        size = f"{images[0].shape[1]}x{images[0].shape[0]}" if images else "empty"
+        name = folder.name if size in folder.name else f"{folder.name} ({size})"
+        return cls(name, images, [r["answers"] for r in rows])
 
 
 def draw(name: str, out: Path, count: int = EVAL_COUNT, progress: bool = True) -> Path:

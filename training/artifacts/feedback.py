@@ -1,9 +1,9 @@
 """The feedback store from the training side: what was reported, and the labelled pictures out.
 
-    python -m training.feedback stats --store feedback.db [--json]
-    python -m training.feedback export --store feedback.db --out DIR          # verified samples
-    python -m training.feedback export --store feedback.db --out DIR --unverified
-    python -m training.feedback import --store feedback.db --labels DIR/labels.jsonl
+    python -m training.artifacts.feedback stats --store feedback.db [--json]
+    python -m training.artifacts.feedback export --store feedback.db --out DIR          # verified samples
+    python -m training.artifacts.feedback export --store feedback.db --out DIR --unverified
+    python -m training.artifacts.feedback import --store feedback.db --labels DIR/labels.jsonl
 
 ``stats``: reports accepted and rejected, reports per colour, samples, and the live accuracy per
 colour and model version (of the server's own answers that were submitted, the share accepted).
@@ -23,8 +23,8 @@ from pathlib import Path
 from captcha_core.colors import ALL_COLORS
 from captcha_core.feedback import FeedbackStore, Sample, open_store
 
-from . import charset
-from .encoding import MAX_LEN
+from ..synth import charset
+from ..net.encoding import MAX_LEN
 
 
 def stats(store: FeedbackStore) -> dict:

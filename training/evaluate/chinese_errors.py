@@ -1,7 +1,7 @@
 """What goes wrong in answers that contain Chinese: the Chinese count, one or more Chinese
 characters, or only the Latin part. Direct route, every colour.
 
-    python -m training.chinese_errors --models saved_models --data data/eval/90x35
+    python -m training.evaluate.chinese_errors --models saved_models --data data/eval/90x35
 """
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 
 from captcha_core.colors import ALL_COLORS
 
-from .charset import is_chinese
-from .evaluate import Dataset, load_models, read_all
+from ..synth.charset import is_chinese
+from ..synth.eval_sets import Dataset
+from .accuracy import load_models, read_all
 
 KINDS = ("right", "Chinese count differs", "one Chinese wrong", "two or more Chinese wrong",
          "only Latin wrong")

@@ -1,6 +1,6 @@
 """Writes a labelled set of synthetic captchas.
 
-    python -m training.generate --size 90x35 --count N --seed S --out DIR
+    python -m training.synth.generate --size 90x35 --count N --seed S --out DIR
 
 writes N PNG files and DIR/labels.jsonl (one JSON object a line: file, text, colors, answers).
 The same seed and arguments give byte-identical files.

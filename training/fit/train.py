@@ -1,6 +1,6 @@
 """Trains the four colour readers together (shared backbone and classifier, one head per colour).
 
-    python -m training.train --run-dir runs/main --minutes 120
+    python -m training.fit.train --run-dir runs/main --minutes 120
 
 Renders pictures on the fly in a background process, logs to ``RUN/log.csv``, checkpoints to
 ``RUN/ckpt`` at every validation and at the end (SIGTERM or Ctrl-C also end the run that way), resumes from the latest checkpoint there (or, with
@@ -24,12 +24,14 @@ from tqdm import tqdm
 
 from captcha_core.colors import Color
 
-from . import charset, curves, data
+from ..synth import charset
+
+from . import curves, data
 from .data import HEAD_ORDER, BatchFeeder, FeedConfig, ReplayBuffer
-from .encoding import Alphabet
-from .calibrate import CalibrationJob
-from .export import export_color
-from .model import LEGACY, ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
+from ..net.encoding import Alphabet
+from ..artifacts.calibrate import CalibrationJob
+from ..artifacts.export import export_all
+from ..net.model import LEGACY, ModelConfig, build_backbone, build_classifier, build_head, ctc_loss, greedy_decode
 from captcha_core.transforms import to_red
 
 class Trainer:
@@ -127,7 +129,7 @@ def load_state(state_file: Path, reset_best: bool = False) -> dict:
     return state
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", type=Path, default=Path("runs/main"))
     p.add_argument("--minutes", type=float, default=60.0, help="stop after this many minutes")
@@ -143,7 +145,7 @@ def main(argv=None) -> None:
     p.add_argument("--export-to", type=Path, help="export every colour here when validation improves")
     p.add_argument("--calibration-scale", type=float, default=1.0,
                    help="times the usual calibration pictures for each export (0: not calibrated; "
-                        "python -m training.calibrate does it later)")
+                        "python -m training.artifacts.calibrate does it later)")
     p.add_argument("--replay", type=int, default=100_000, help="pictures kept for reuse")
     p.add_argument("--wider-share", type=float, default=FeedConfig.wider_share,
                    help="share of pictures drawn in the wider style (larger, more rotated glyphs)")
@@ -155,105 +157,136 @@ def main(argv=None) -> None:
         p.error("--seed must be in 1..1000000")
     if not 0 <= args.wider_share <= 1:
         p.error("--wider-share must be in 0..1")
+    return args
+
+
+LOG_FIELDS = ["minutes", "step", "pictures", "fresh", "loss", "lr"] + \
+    [f"{c.label}_{r}" for c in HEAD_ORDER for r in ("direct", "fallback")] + ["mean", "chinese_direct"]
+
+
+class Run:
+    """One leg of a training run in ``args.run_dir``: its state, checkpoints, batches and log."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.stopping = args, False
+        args.run_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file = args.run_dir / "state.json"
+        self.state = load_state(self.state_file, args.reset_best)
+        mcfg = run_architecture(args.run_dir, self.state, args.init_from)
+        self.state["architecture"] = mcfg.to_json()
+        self.state["wider_share"] = args.wider_share  # of this leg of the run
+        self.save_state(self.state.get("minutes", 0.0))  # before any checkpoint: a resume must know what it built
+        self.trainer = self.restore(Trainer(mcfg, args.lr, args.half_life))
+        fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size, wider_share=args.wider_share)
+        self.feeder = BatchFeeder(Alphabet(charset.vocabulary()), fcfg,
+                                  seed=args.seed * 1000 + int(self.trainer.step.numpy()) % 1000, workers=args.workers)
+        self.val = validation_set(args.validation_count, mcfg)
+        self.batch = self.feeder.get(block=True)
+        self.replay = ReplayBuffer(args.replay, self.batch)
+        self.replay.add(self.batch)
+        self.rng = np.random.default_rng(args.seed)
+        self.log_path = args.run_dir / "log.csv"
+        new_log = not self.log_path.exists()
+        self.log = open(self.log_path, "a", newline="")
+        self.writer = csv.DictWriter(self.log, fieldnames=LOG_FIELDS, extrasaction="ignore")
+        if new_log:
+            self.writer.writeheader()
+        self.base_minutes, self.fresh, self.losses = self.state["minutes"], 0, []
+
+    def restore(self, trainer: Trainer) -> Trainer:
+        """The run's latest checkpoint, else (``--init-from``) the newest exported models."""
+        self.checkpoints = tf.train.CheckpointManager(trainer.checkpoint(), str(self.args.run_dir / "ckpt"),
+                                                      max_to_keep=3)
+        if self.checkpoints.latest_checkpoint:
+            trainer.checkpoint().restore(self.checkpoints.latest_checkpoint)
+            print(f"resumed from {self.checkpoints.latest_checkpoint} at step {int(trainer.step.numpy())}")
+        elif self.args.init_from:
+            from ..artifacts.restore import restore_from_saved_models
+            restore_from_saved_models(trainer, self.args.init_from)
+        return trainer
+
+    def save_state(self, minutes: float) -> None:
+        self.state["minutes"] = minutes
+        self.state_file.write_text(json.dumps(self.state))
+
+    def step(self) -> None:
+        """One training step, then the next batch: fresh when a renderer has one, else replayed."""
+        self.losses.append(float(self.trainer.train_step(*[tf.constant(a) for a in self.batch])))
+        new = self.feeder.get(block=False)
+        if new is not None:
+            self.replay.add(new)
+            self.fresh += len(new[0])
+            self.batch = new
+        else:
+            self.batch = self.replay.sample(self.args.batch_size, self.rng)
+
+    def validate_and_export(self, started: float) -> dict:
+        """Validates, checkpoints, and exports when the mean beats the run's best."""
+        step = int(self.trainer.step.numpy())
+        scores = validate(self.trainer, self.val)
+        self.checkpoints.save()
+        tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
+        if self.args.export_to and scores["mean"] > self.state["best"]:
+            self.state["best"] = scores["mean"]
+            export_all(self.trainer, self.args.export_to, step, int(self.trainer.pictures.numpy()), scores,
+                       self.args.wider_share, CalibrationJob(self.args.calibration_scale))
+        self.save_state(self.base_minutes + (time.time() - started) / 60)
+        return {k: round(v, 4) for k, v in scores.items()}
+
+    def log_row(self, elapsed: float, scores: dict) -> None:
+        lr = self.trainer.optimizer.learning_rate
+        self.writer.writerow({"minutes": round(self.base_minutes + elapsed / 60, 2),
+                              "step": int(self.trainer.step.numpy()), "pictures": int(self.trainer.pictures.numpy()),
+                              "fresh": self.fresh, "loss": round(float(np.mean(self.losses[-500:])), 4),
+                              "lr": float(lr.numpy()) if hasattr(lr, "numpy") else self.args.lr, **scores})
+        self.log.flush()
+        curves.draw(self.log_path, self.args.run_dir / "curves.png", "minutes")
+
+    def loop(self) -> None:
+        """Trains until ``--minutes`` pass or a stop is asked, validating every ``--validate-every``
+        minutes and at the end."""
+        started = last_val = time.time()
+        bar = tqdm(total=int(self.args.minutes * 60), unit="s", desc="training", mininterval=5)
+        try:
+            while (elapsed := time.time() - started) < self.args.minutes * 60 and not self.stopping:
+                self.step()
+                step = int(self.trainer.step.numpy())
+                if step % 100 == 0:
+                    bar.n = int(elapsed)
+                    bar.set_postfix(step=step, loss=f"{np.mean(self.losses[-100:]):.3f}", fresh=self.fresh)
+                due = time.time() - last_val > self.args.validate_every * 60
+                if step % 500 == 0 or due:
+                    scores = {}
+                    if due:
+                        last_val = time.time()
+                        scores = self.validate_and_export(started)
+                    self.log_row(elapsed, scores)
+            self.validate_and_export(started)  # the end of a run counts too
+        finally:
+            bar.close()
+            self.checkpoints.save()
+            self.save_state(self.base_minutes + (time.time() - started) / 60)
+
+    def close(self) -> None:
+        self.feeder.close()
+        self.log.close()
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    state_file = args.run_dir / "state.json"
-    state = load_state(state_file, args.reset_best)
-    mcfg = run_architecture(args.run_dir, state, args.init_from)
-    state["architecture"] = mcfg.to_json()
-    state["wider_share"] = args.wider_share  # of this leg of the run
-    state_file.write_text(json.dumps(state))  # before any checkpoint: a resume must know what it built
-    fcfg = FeedConfig(mcfg.input_width, mcfg.input_height, args.batch_size, wider_share=args.wider_share)
-    alphabet = Alphabet(charset.vocabulary())
-    trainer = Trainer(mcfg, args.lr, args.half_life)
-    ckpt = trainer.checkpoint()
-    manager = tf.train.CheckpointManager(ckpt, str(args.run_dir / "ckpt"), max_to_keep=3)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint)
-        print(f"resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy())}")
-    elif args.init_from:
-        from .restore import restore_from_saved_models
-        restore_from_saved_models(trainer, args.init_from)
-
-    feeder = BatchFeeder(alphabet, fcfg, seed=args.seed * 1000 + int(trainer.step.numpy()) % 1000,
-                         workers=args.workers)
-    val = validation_set(args.validation_count, mcfg)
-    first = feeder.get(block=True)
-    replay = ReplayBuffer(args.replay, first)
-    replay.add(first)
-    rng = np.random.default_rng(args.seed)
-    log_path = args.run_dir / "log.csv"
-    new_log = not log_path.exists()
-    log = open(log_path, "a", newline="")
-    fields = ["minutes", "step", "pictures", "fresh", "loss", "lr"] + \
-        [f"{c.label}_{r}" for c in HEAD_ORDER for r in ("direct", "fallback")] + ["mean", "chinese_direct"]
-    writer = csv.DictWriter(log, fieldnames=fields, extrasaction="ignore")
-    if new_log:
-        writer.writeheader()
-
-    stop = {"now": False}
+    run = Run(args)
 
     def request_stop(signum, frame):  # finish the step, validate, export, checkpoint, exit
-        stop["now"] = True
+        run.stopping = True
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    start, base_minutes = time.time(), state["minutes"]
-    last_val, losses, fresh = time.time(), [], 0
-    bar = tqdm(total=int(args.minutes * 60), unit="s", desc="training", mininterval=5)
-    last_scores: dict = {}
-
-    def checkpoint_and_export():
-        step = int(trainer.step.numpy())
-        scores = validate(trainer, val)
-        last_scores.clear()
-        last_scores.update({k: round(v, 4) for k, v in scores.items()})
-        manager.save()
-        tqdm.write(f"step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
-        if args.export_to and scores["mean"] > state["best"]:
-            state["best"] = scores["mean"]
-            export_all(trainer, args.export_to, step, int(trainer.pictures.numpy()), scores, args.wider_share,
-                       CalibrationJob(args.calibration_scale))
-        state["minutes"] = base_minutes + (time.time() - start) / 60
-        state_file.write_text(json.dumps(state))
-    batch = first
     try:
-        while (elapsed := time.time() - start) < args.minutes * 60 and not stop["now"]:
-            loss = trainer.train_step(*[tf.constant(a) for a in batch])
-            losses.append(float(loss))
-            new = feeder.get(block=False)
-            if new is not None:
-                replay.add(new)
-                fresh += len(new[0])
-                batch = new
-            else:
-                batch = replay.sample(args.batch_size, rng)
-            step = int(trainer.step.numpy())
-            if step % 100 == 0:
-                bar.n = int(elapsed)
-                bar.set_postfix(step=step, loss=f"{np.mean(losses[-100:]):.3f}", fresh=fresh)
-            if step % 500 == 0 or time.time() - last_val > args.validate_every * 60:
-                row = {"minutes": round(base_minutes + elapsed / 60, 2), "step": step,
-                       "pictures": int(trainer.pictures.numpy()), "fresh": fresh,
-                       "loss": round(float(np.mean(losses[-500:])), 4),
-                       "lr": float(trainer.optimizer.learning_rate.numpy()) if hasattr(trainer.optimizer.learning_rate, "numpy") else args.lr}
-                if time.time() - last_val > args.validate_every * 60:
-                    last_val = time.time()
-                    checkpoint_and_export()
-                    row.update(last_scores)
-                writer.writerow(row)
-                log.flush()
-                curves.draw(log_path, args.run_dir / "curves.png", "minutes")
-        checkpoint_and_export()  # the end of a run counts too
+        run.loop()
     finally:
-        bar.close()
-        manager.save()
-        state["minutes"] = base_minutes + (time.time() - start) / 60
-        state_file.write_text(json.dumps(state))
-        feeder.close()
-        log.close()
+        run.close()
 
 
 def trainer_from_run(run_dir: Path) -> tuple["Trainer", str]:
@@ -275,47 +308,9 @@ def run_architecture(run_dir: Path, state: dict, init_from: Path | None) -> Mode
     if tf.train.latest_checkpoint(str(run_dir / "ckpt")):
         return LEGACY  # a run begun before runs recorded their architecture
     if init_from is not None:
-        from .restore import architecture
+        from ..artifacts.restore import architecture
         return architecture(init_from) or ModelConfig()
     return ModelConfig()
-
-
-def export_all(trainer: Trainer, model_dir: Path, step: int, pictures: int, scores: dict,
-               wider_share: float | None = None, calibration=None) -> list[Path]:
-    """Every colour as a new version of ``model_dir``, calibrated (``calibration``: a
-    ``training.calibrate.CalibrationJob``; None: the default one; scale 0: not calibrated) before it
-    appears there: the four are exported into a staging repository, fitted together (the second
-    look reads with two models), then each is moved into place."""
-    import os
-    import shutil
-    import tempfile
-
-    from captcha_core import versions
-    Path(model_dir).mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
-    try:
-        for color in HEAD_ORDER:
-            reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
-                                     if color is Color.RED else [])
-            meta = {"training_step": step, "training_pictures": pictures, "reads": reads, "wider_share": wider_share,
-                    "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
-            export_color(staging, color.label, trainer.backbone, trainer.heads[color.label], trainer.classifier,
-                         trainer.mcfg, meta)
-        from .calibrate import calibrate_in_place
-        calibration = calibration or CalibrationJob()
-        if calibration.scale > 0:
-            calibrate_in_place(staging, calibration)
-        out = []
-        for color in HEAD_ORDER:
-            color_dir = Path(model_dir) / color.label
-            color_dir.mkdir(exist_ok=True)
-            final = color_dir / str(versions.next_version(color_dir))
-            os.rename(versions.newest(staging / color.label), final)
-            tqdm.write(f"exported {final}")
-            out.append(final)
-        return out
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 if __name__ == "__main__":

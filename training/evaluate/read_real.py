@@ -1,6 +1,6 @@
 """What the models read on the ten real pictures (no answer key: compare by eye).
 
-    python -m training.read_real --models saved_models [--real ../shared/realdata]
+    python -m training.evaluate.read_real --models saved_models [--real ../shared/realdata]
 
 For each picture: the colour asked (all four where it was not recorded), the direct route's
 answer and confidence, the colour-transform route's answer, and what the server answers with
@@ -18,8 +18,8 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 
-from .evaluate import loaded_models, open_plane
-from .fidelity import REAL_DIR
+from .accuracy import loaded_models, open_plane
+from ..synth.fidelity import REAL_DIR
 
 
 def asked_colours(name: str) -> list[Color]:

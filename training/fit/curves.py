@@ -1,6 +1,6 @@
 """Training curves (PNG) from a run's ``log.csv``: the loss and the held-out exact match over time.
 
-Both trainers write such a log: ``training.train`` against ``minutes``, ``training.accel_train``
+Both trainers write such a log: ``training.fit.train`` against ``minutes``, ``training.fit.accel_train``
 against ``seconds``, one leg after another where a ``leg`` column says so (each leg's clock then
 continues the one before). Validation columns end in ``_direct`` or ``_fallback``.
 """

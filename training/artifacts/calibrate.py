@@ -1,7 +1,7 @@
 """Fits the calibrated confidence of every colour and writes it into the versions' assets.
 
-    python -m training.calibrate --models saved_models                 # new versions, fitted on synthetic pictures
-    python -m training.calibrate --models saved_models --store FILE    # refitted from the platform's verdicts
+    python -m training.artifacts.calibrate --models saved_models                 # new versions, fitted on synthetic pictures
+    python -m training.artifacts.calibrate --models saved_models --store FILE    # refitted from the platform's verdicts
 
 The calibrator (``captcha_core.calibration``) maps what the server knows of an answer (the path
 probability, a second look and how many of its readings agreed, the route) to the probability
@@ -114,8 +114,8 @@ def observe(plane, dataset, color: Color, route=None, also_direct: bool = False,
 def calibration_sets(scale: float = 1.0, folder: Path | None = None) -> list:
     """The calibration pictures (drawn into ``folder``, a temporary one when None), ``scale``
     times the usual counts."""
-    from .evaluate import Dataset
-    from .generate import generate
+    from ..synth.eval_sets import Dataset
+    from ..synth.generate import generate
     root = Path(folder or tempfile.mkdtemp(prefix="calibration-"))
     out = []
     for name, (size, seed, style, count) in CALIBRATION_SETS.items():
@@ -129,8 +129,8 @@ def calibration_sets(scale: float = 1.0, folder: Path | None = None) -> list:
 
 
 def threshold_set(frozen: Path, limit: int | None = None):
-    from .eval_sets import draw
-    from .evaluate import Dataset
+    from ..synth.eval_sets import draw
+    from ..synth.eval_sets import Dataset
     if not (frozen / "labels.jsonl").exists():
         draw(THRESHOLD_SET, frozen, progress=False)
     return Dataset.load(frozen, limit)
@@ -175,7 +175,7 @@ def fit_plane(plane, datasets: list, frozen_set) -> dict[str, Calibration]:
 
 
 def open_plane(model_dir: Path):
-    from .evaluate import open_plane as plane_over
+    from ..evaluate.accuracy import open_plane as plane_over
     return plane_over(model_dir)
 
 

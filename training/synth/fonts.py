@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import ImageFont
 
 FONT_DIRS = ("/usr/share/fonts",)
-#: a folder made by ``training.fontpack``: each face cut down to the characters drawn, for a
+#: a folder made by ``training.synth.fontpack``: each face cut down to the characters drawn, for a
 #: machine without the font packages (the accelerator machine). Looked up before FONT_DIRS.
 PACK_ENV = "CAPTCHA_FONT_PACK"
 
@@ -69,7 +69,7 @@ CURLED_LATIN_FACES = (
 
 
 # Never drawn in training, in calibration or in the frozen sets of the training style: the faces
-# of the held-out-faces evaluation set (``training.eval_sets``) and of the feedback simulation's
+# of the held-out-faces evaluation set (``training.synth.eval_sets``) and of the feedback simulation's
 # stand-in platform. (Chinese faces, Latin faces.)
 HELD_OUT_FACES = (
     (Face("noto/NotoSansCJK-Bold.ttc", 2, 1.0),),

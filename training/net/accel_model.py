@@ -1,8 +1,8 @@
-"""The reader's network (``model.py``) in JAX, on weights in ``training.weights``' layout.
+"""The reader's network (``model.py``) in JAX, on weights in ``training.fit.weights``' layout.
 
 For training on an accelerator machine that has JAX but not TensorFlow
-(``training.accel_train``); the weights come back to TensorFlow through
-``python -m training.weights load``. Keras's conventions are kept: NHWC pictures scaled to
+(``training.fit.accel_train``); the weights come back to TensorFlow through
+``python -m training.fit.weights load``. Keras's conventions are kept: NHWC pictures scaled to
 0..1, "same" padding, batch normalisation with epsilon 1e-3 and momentum 0.99 (biased batch
 variance), max pooling without padding, rows folded into channels before ``collapse``.
 """
@@ -27,7 +27,7 @@ def is_statistic(key: str) -> bool:
 
 
 def split(arrays: dict, cfg: ModelConfig) -> tuple[dict, dict]:
-    """Weights (``training.weights``' keys) -> (trainable parameters, batch-norm statistics)."""
+    """Weights (``training.fit.weights``' keys) -> (trainable parameters, batch-norm statistics)."""
     keys = [k for k in arrays if k.count("/") == 2]
     params = {k: jnp.asarray(arrays[k]) for k in keys if not is_statistic(k)}
     stats = {k: jnp.asarray(arrays[k]) for k in keys if is_statistic(k)}

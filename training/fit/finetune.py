@@ -1,7 +1,7 @@
 """Fine-tunes the served models on the platform's verified answers, and exports a new version only
 when it is better where it matters and no worse elsewhere.
 
-    python -m training.finetune --store feedback.db --models saved_models --minutes 20
+    python -m training.fit.finetune --store feedback.db --models saved_models --minutes 20
 
 Starts from the newest version of every colour in ``--models`` (on this CPU). Learns from the
 verified samples of the feedback store (a text the platform accepted): each teaches the head of
@@ -31,13 +31,14 @@ from captcha_core.feedback import open_store
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 
-from . import charset, eval_sets
+from ..synth import charset, eval_sets
 from .data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
-from .encoding import MAX_LEN, Alphabet
-from .evaluate import Dataset
-from .restore import architecture, restore_from_saved_models
-from .calibrate import CalibrationJob
-from .train import Trainer, export_all
+from ..net.encoding import MAX_LEN, Alphabet
+from ..synth.eval_sets import Dataset
+from ..artifacts.restore import architecture, restore_from_saved_models
+from ..artifacts.calibrate import CalibrationJob
+from ..artifacts.export import export_all
+from .train import Trainer
 
 FROZEN = [Path("data/eval") / name for name in eval_sets.FROZEN]
 
@@ -176,7 +177,7 @@ def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe) -> int:
 
 def finetune(store: str, models: Path, recipe: Recipe, frozen: list[Dataset], export: bool = True,
              need_frozen: bool = True, calibration: CalibrationJob = CalibrationJob()) -> dict:
-    """``calibration``: how the exported versions are calibrated (``training.calibrate``)."""
+    """``calibration``: how the exported versions are calibrated (``training.artifacts.calibrate``)."""
     mcfg = architecture(models)
     if mcfg is None:
         raise SystemExit(f"no models in {models}")

@@ -20,9 +20,9 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
 
-from .encoding import MAX_LEN, Alphabet
-from .render import CaptchaRenderer
-from .style import REAL, TRAINING, WIDER_TRAINING, Style
+from ..net.encoding import MAX_LEN, Alphabet
+from ..synth.render import CaptchaRenderer
+from ..synth.style import REAL, TRAINING, WIDER_TRAINING, Style
 
 HEAD_ORDER = ALL_COLORS  # red, yellow, blue, black
 RED_HEAD = HEAD_ORDER.index(Color.RED)
@@ -83,7 +83,8 @@ def make_batch(renderers, alphabet: Alphabet, cfg: FeedConfig, rng: np.random.Ge
     return images, labels, weights
 
 
-def _worker(queue, seed, alphabet_chars, cfg: FeedConfig):
+def render_worker(queue, seed, alphabet_chars, cfg: FeedConfig):
+    """A rendering process: ``make_batch`` after ``make_batch`` into ``queue``, forever."""
     os.nice(5)
     rng = np.random.default_rng(seed)
     renderers = make_renderers(cfg)
@@ -92,17 +93,23 @@ def _worker(queue, seed, alphabet_chars, cfg: FeedConfig):
         queue.put(make_batch(renderers, alphabet, cfg, rng))
 
 
+def start_renderers(alphabet: Alphabet, cfg: FeedConfig, seed: int, workers: int, queue_size: int):
+    """``workers`` rendering processes, each drawing from its own child of ``SeedSequence(seed)``,
+    filling one queue of ``queue_size`` batches: (queue, processes)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue(maxsize=queue_size)
+    procs = [ctx.Process(target=render_worker, args=(queue, s, alphabet.chars, cfg), daemon=True)
+             for s in np.random.SeedSequence(seed).spawn(workers)]
+    for proc in procs:
+        proc.start()
+    return queue, procs
+
+
 class BatchFeeder:
     """Background processes that render batches; ``get()`` returns a fresh batch or None."""
 
     def __init__(self, alphabet: Alphabet, cfg: FeedConfig, seed: int, workers: int = 1):
-        ctx = mp.get_context("spawn")
-        self.queue = ctx.Queue(maxsize=64)
-        seeds = np.random.SeedSequence(seed).spawn(workers)
-        self.procs = [ctx.Process(target=_worker, args=(self.queue, s, alphabet.chars, cfg), daemon=True)
-                      for s in seeds]
-        for p in self.procs:
-            p.start()
+        self.queue, self.procs = start_renderers(alphabet, cfg, seed, workers, 64)
 
     def get(self, block: bool):
         import queue as _q

@@ -3,7 +3,7 @@ draws (the vocabulary), one face per file. A pack is a few MB where the installe
 hundreds, so the generator can travel to a machine without the font packages (the accelerator
 machine): point ``CAPTCHA_FONT_PACK`` at the folder there.
 
-    python -m training.fontpack --out build/fontpack
+    python -m training.synth.fontpack --out build/fontpack
 
 Needs fontTools (``pip install fonttools``; not a dependency of the service).
 """

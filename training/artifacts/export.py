@@ -5,6 +5,7 @@ The folder holds two signatures over uint8 pictures of the model input size: ``s
 ``logits`` (-> logits (B, T, classes), the last class the CTC blank: for runtimes that decode
 outside the graph, ``captcha_core.ctc``) and, in ``assets/``, the character set and ``model.json``
 (colour, input size, preprocessing version, what the model was trained to read).
+``export_all`` exports the four colours of a trainer together, calibrated (``calibrate``).
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.preprocess import PREPROCESS_VERSION
-from captcha_core.versions import next_version
+from captcha_core.versions import newest, next_version
 
-from .charset import VOCABULARY_FILE
-from .model import ModelConfig, batch_norms, fold_batch_norm, greedy_decode
+from ..net.model import ModelConfig, batch_norms, fold_batch_norm, greedy_decode
+from ..synth.charset import VOCABULARY_FILE
+from .calibrate import CalibrationJob, calibrate_in_place
 
 LICENSE_FILE = VOCABULARY_FILE.with_name("LICENSE-vocabulary")
 
@@ -80,24 +83,34 @@ def export_color(model_dir: Path, color: str, backbone, head, classifier, cfg: M
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def main(argv=None) -> None:
-    """``python -m training.export --run-dir runs/main --out saved_models``: exports the latest
-    checkpoint of a run as a new version of every colour (validated first, figures in model.json)."""
-    import argparse
-
-    from .train import export_all, load_state, trainer_from_run, validate, validation_set
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--run-dir", type=Path, required=True)
-    p.add_argument("--out", type=Path, default=Path("saved_models"))
-    p.add_argument("--validation-count", type=int, default=1024)
-    args = p.parse_args(argv)
-    state = load_state(args.run_dir / "state.json")
-    trainer, latest = trainer_from_run(args.run_dir)
-    scores = validate(trainer, validation_set(args.validation_count, trainer.mcfg))
-    print(f"{latest}: " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()))
-    export_all(trainer, args.out, int(trainer.step.numpy()), int(trainer.pictures.numpy()), scores,
-               state.get("wider_share"))
-
-
-if __name__ == "__main__":
-    main()
+def export_all(trainer, model_dir: Path, step: int, pictures: int, scores: dict,
+               wider_share: float | None = None, calibration=None) -> list[Path]:
+    """``trainer``'s four readers (its ``backbone``, ``heads``, ``classifier`` and ``mcfg``)
+    as a new version of every colour in ``model_dir``, calibrated (``calibration``: a
+    ``training.artifacts.calibrate.CalibrationJob``; None: the default one; scale 0: not calibrated) before it
+    appears there: the four are exported into a staging repository, fitted together (the second
+    look reads with two models), then each is moved into place."""
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
+    try:
+        for color in ALL_COLORS:
+            reads = [color.label] + (["blue", "yellow", "black (through the colour transforms)"]
+                                     if color is Color.RED else [])
+            meta = {"training_step": step, "training_pictures": pictures, "reads": reads, "wider_share": wider_share,
+                    "validation_exact_match": {k: v for k, v in scores.items() if k.startswith(color.label)}}
+            export_color(staging, color.label, trainer.backbone, trainer.heads[color.label], trainer.classifier,
+                         trainer.mcfg, meta)
+        calibration = calibration or CalibrationJob()
+        if calibration.scale > 0:
+            calibrate_in_place(staging, calibration)
+        out = []
+        for color in ALL_COLORS:
+            color_dir = Path(model_dir) / color.label
+            color_dir.mkdir(exist_ok=True)
+            final = color_dir / str(next_version(color_dir))
+            os.rename(newest(staging / color.label), final)
+            print(f"exported {final}", flush=True)
+            out.append(final)
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from captcha_core.colors import ALL_COLORS, Color
 
-from . import charset, fonts
+from . import charset, fonts, pillow_core
 from .style import MEASURED_BACKGROUNDS, Style
 
 REFERENCE_HEIGHT = 35.0
@@ -115,15 +115,16 @@ class CaptchaRenderer:
         whole = (0, 0) + size
         for i in range(n):  # band, glyphs and lines: Pillow's C paths (its core images), one picture at a time
             canvas = Image.new("RGB", size, tuple(outside[i].tolist()))
-            core = canvas.im
-            core.paste(tuple(band[i].tolist()), whole, Image.fromarray(inside[i], "L").im)
+            core = pillow_core.core(canvas)
+            pillow_core.paste_colour(core, tuple(band[i].tolist()), whole,
+                                     pillow_core.core(Image.fromarray(inside[i], "L")))
             lines = self._lines_mask(rng)
             if lines_first[i] and lines is not None:
-                core.paste(LINE_GREEN, whole, lines.im)
+                pillow_core.paste_colour(core, LINE_GREEN, whole, pillow_core.core(lines))
             drawn = tuple(self._draw_glyph(core, *g, boxes) for g in glyphs[i])
             found.append(drawn if boxes else ())
             if not lines_first[i] and lines is not None:
-                core.paste(LINE_GREEN, whole, lines.im)
+                pillow_core.paste_colour(core, LINE_GREEN, whole, pillow_core.core(lines))
             images[i] = np.asarray(canvas)
         self._dots(images, rng)
         blurred = rng.random(n) < st.blur_share
@@ -228,7 +229,7 @@ class CaptchaRenderer:
                     self._glyph_cache.clear()
                 base = self._glyph_cache[key] = _render_glyph(face, base_size, ch, is_hollow, stroke, extrude, fatten)
             stretch = 1.0 if chinese else float(latin_stretch[i])
-            masks.append(_rotate_shear(base.im, float(angle), float(shear), size / base_size, stretch))
+            masks.append(_rotate_shear(pillow_core.core(base), float(angle), float(shear), size / base_size, stretch))
         return masks
 
     def _latin_face(self, ch: str, draw: float) -> int:
@@ -248,10 +249,10 @@ class CaptchaRenderer:
         w, h = mask.size
         x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
         # resampling softens thin strokes: the table restores solid cores (and applies opacity)
-        canvas.paste(rgb, (x0, y0, x0 + w, y0 + h), mask.point(_edge_table(opacity), None))
+        pillow_core.paste_colour(canvas, rgb, (x0, y0, x0 + w, y0 + h), pillow_core.point(mask, _edge_table(opacity)))
         if not box:
             return None
-        box = mask.point(_SOLID_TABLE, None).getbbox(False)
+        box = pillow_core.bbox(pillow_core.point(mask, _SOLID_TABLE))
         if box is None:
             return (0, 0, 0, 0)
         return (max(x0 + box[0], 0), max(y0 + box[1], 0), min(x0 + box[2], self.width), min(y0 + box[3], self.height))
@@ -319,7 +320,7 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
         core, _ = font.getmask2(ch, "L")
         w, h = core.size
         im = Image.new("L", (w + 2 * pad, h + 2 * pad), 0)
-        im.im.paste(core, (pad, pad, pad + w, pad + h))
+        pillow_core.paste(pillow_core.core(im), core, (pad, pad, pad + w, pad + h))
         return im
     x0, y0, x1, y1 = font.getbbox(ch, stroke_width=stroke + fatten)
     dx, dy = extrude or (0, 0)
@@ -348,8 +349,7 @@ def _render_glyph(face, size: int, ch: str, hollow: bool, stroke: int,
 
 def _rotate_shear(mask, angle_deg: float, shear: float, scale: float, stretch: float = 1.0):
     """Stretch sideways, shear to the right (top leans right), rotate and scale, about the centre.
-    ``mask`` and the result are Pillow core images ("L"): ``Image.transform``'s own C call,
-    without the Python around it (a quarter of the generator's time, per glyph)."""
+    ``mask`` and the result are Pillow core images ("L"; ``pillow_core.affine``)."""
     w, h = mask.size
     a = math.radians(angle_deg)
     cos, sin = math.cos(a), math.sin(a)
@@ -363,9 +363,7 @@ def _rotate_shear(mask, angle_deg: float, shear: float, scale: float, stretch: f
     i00, i01, i10, i11 = m11 / det, -m01 / det, -m10 / det, m00 / det
     ox, oy = ow / 2, oh / 2
     coeffs = (i00, i01, hw - (i00 * ox + i01 * oy), i10, i11, hh - (i10 * ox + i11 * oy))
-    out = Image.core.new("L", (ow, oh))
-    out.transform((0, 0, ow, oh), mask, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR, 1)
-    return out
+    return pillow_core.affine(mask, (ow, oh), coeffs)
 
 
 def _pick_many(cdf: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -9,6 +9,8 @@ eval-sets:    ; $(PY) -m training.synth.eval_sets --out data/eval
 evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 data/eval/faces-out-90x35 --out docs
 calibrate:    ; $(PY) -m training.artifacts.calibrate --models saved_models
 bench:        ; $(PY) bench/run.py
+soak:         ; $(PY) bench/reliability.py --soak 20000 --soak-chunks 2
+fuzz:         ; $(PY) bench/fuzz.py --cases 10000
 runtimes: eval-sets ; $(PY) bench/runtimes.py
 feedback-sim: eval-sets ; $(PY) bench/feedback_sim.py
 # what a GPU machine without TensorFlow or fonts needs: the font pack and the committed models' weights

@@ -160,68 +160,50 @@ def picture_hash(picture: bytes) -> str:
     return hashlib.sha256(picture).hexdigest()
 
 
-class SQLiteStore:
-    def __init__(self, path: Path, create: bool = True):
-        """``create``: make the file when it is missing (the server); readers pass False."""
-        self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise FileNotFoundError(f"no feedback store at {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a report acknowledged is on disk
-            self._migrate()
+class StoreUnavailable(Exception):
+    """The store's engine cannot take the call now (locked, unreachable); try again."""
 
-    def _migrate(self) -> None:
-        """Creates the schema, or brings an older store's up to ``SCHEMA_VERSION``, in one transaction."""
-        q = self._db.execute
-        q("BEGIN IMMEDIATE")
-        try:
-            exists = q("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
-            found = q("SELECT MAX(version) FROM schema_version").fetchone()[0] if exists else None
-            if found is None:
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    q(statement)
-                q("DELETE FROM schema_version")
-                q("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            elif found > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} has schema version {found}, newer than this code's {SCHEMA_VERSION}")
-            else:
-                for version in range(found + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[version]:
-                        q(statement)
-                    q("UPDATE schema_version SET version = ?", (version,))
-            q("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                q("ROLLBACK")
-            raise
+
+class SqlStore:
+    """The store on an SQL engine: the queries are the engines' common SQL; a subclass opens the
+    connection (``self._db``, whose ``execute`` returns a cursor) and names its dialect."""
+
+    SCHEMA = SCHEMA
+    MIGRATIONS = MIGRATIONS
+    BEGIN = "BEGIN"
+    PLACEHOLDER = "?"
+    UNAVAILABLE: tuple = ()
+    where = "the store"
+
+    def _has_schema(self) -> bool:
+        raise NotImplementedError
+
+    def _in_transaction(self) -> bool:
+        raise NotImplementedError
 
     def add(self, report: Report) -> tuple[bool, bool]:
         created = report.created or time.time()
         submitted = report.submitted_text.upper()
         digest = picture_hash(report.picture)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._q(self.BEGIN)
             try:
-                known = self._db.execute("SELECT accepted, submitted_text, sample_id FROM reports WHERE answer_id = ?",
+                known = self._q("SELECT accepted, submitted_text, sample_id FROM reports WHERE answer_id = ?",
                                          (report.answer_id,)).fetchone()
                 if known is not None:
-                    self._db.execute("ROLLBACK")
+                    self._q("ROLLBACK")
                     if (bool(known[0]), known[1]) != (report.accepted, submitted):
                         raise ReportConflict(f"answer {report.answer_id} was reported "
                                              f"{'accepted' if known[0] else 'rejected'} with text {known[1]!r}")
                     return False, self._verified(known[2])
-                self._db.execute("INSERT OR IGNORE INTO samples (picture_hash, color, picture, created) "
-                                 "VALUES (?, ?, ?, ?)", (digest, report.color, report.picture, created))
-                sample_id = self._db.execute("SELECT id FROM samples WHERE picture_hash = ? AND color = ?",
+                self._q("INSERT INTO samples (picture_hash, color, picture, created) VALUES (?, ?, ?, ?) "
+                                 "ON CONFLICT DO NOTHING", (digest, report.color, report.picture, created))
+                sample_id = self._q("SELECT id FROM samples WHERE picture_hash = ? AND color = ?",
                                              (digest, report.color)).fetchone()[0]
                 if report.accepted:  # the first accepted text stays the label
-                    self._db.execute("UPDATE samples SET verified_label = ? WHERE id = ? AND verified_label IS NULL",
+                    self._q("UPDATE samples SET verified_label = ? WHERE id = ? AND verified_label IS NULL",
                                      (submitted, sample_id))
-                self._db.execute(
+                self._q(
                     "INSERT INTO reports (answer_id, sample_id, color, answer, confidence, route, model, version, "
                     "submitted_text, ours, accepted, created, path_confidence, reads, agreeing) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -229,20 +211,20 @@ class SQLiteStore:
                      report.model, report.version, submitted, int(report.ours), int(report.accepted), created,
                      report.confidence if report.path_confidence is None else report.path_confidence,
                      report.reads, report.agreeing))
-                self._db.execute("COMMIT")
+                self._q("COMMIT")
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                if self._in_transaction():
+                    self._q("ROLLBACK")
                 raise
             return True, self._verified(sample_id)
 
     def _verified(self, sample_id: int) -> bool:
-        row = self._db.execute("SELECT verified_label FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        row = self._q("SELECT verified_label FROM samples WHERE id = ?", (sample_id,)).fetchone()
         return bool(row and row[0] is not None)
 
     def find(self, answer_id: str) -> Found | None:
         with self._lock:
-            row = self._db.execute("SELECT r.accepted, r.submitted_text, r.answer, s.verified_label IS NOT NULL "
+            row = self._q("SELECT r.accepted, r.submitted_text, r.answer, s.verified_label IS NOT NULL "
                                    "FROM reports r JOIN samples s ON s.id = r.sample_id WHERE r.answer_id = ?",
                                    (answer_id,)).fetchone()
         return None if row is None else Found(bool(row[0]), row[1], row[2], bool(row[3]))
@@ -251,21 +233,21 @@ class SQLiteStore:
         """Of the server's own answers that were submitted: accepted and rejected per colour asked,
         model and version."""
         with self._lock:
-            rows = self._db.execute("SELECT color, model, version, SUM(accepted), SUM(1 - accepted) FROM reports "
+            rows = self._q("SELECT color, model, version, SUM(accepted), SUM(1 - accepted) FROM reports "
                                     "WHERE ours = 1 GROUP BY color, model, version "
                                     "ORDER BY color, model, version").fetchall()
         return [Live(c, m, int(v), int(a), int(r)) for c, m, v, a, r in rows]
 
     def live_of(self, color: str, model: str, version: int) -> Live:
         with self._lock:
-            a, r = self._db.execute("SELECT COALESCE(SUM(accepted), 0), COALESCE(SUM(1 - accepted), 0) FROM reports "
+            a, r = self._q("SELECT COALESCE(SUM(accepted), 0), COALESCE(SUM(1 - accepted), 0) FROM reports "
                                     "WHERE ours = 1 AND color = ? AND model = ? AND version = ?",
                                     (color, model, version)).fetchone()
         return Live(color, model, version, int(a), int(r))
 
     def counts(self) -> dict:
         with self._lock:
-            q = self._db.execute
+            q = self._q
             per_color = dict(q("SELECT color, COUNT(*) FROM reports GROUP BY color").fetchall())
             return {"accepted": q("SELECT COUNT(*) FROM reports WHERE accepted = 1").fetchone()[0],
                     "rejected": q("SELECT COUNT(*) FROM reports WHERE accepted = 0").fetchone()[0],
@@ -279,7 +261,7 @@ class SQLiteStore:
         """Verdicts on the server's own answers for ``color``, given by its model's ``version``
         directly or after a second look (where another model's reading may have won)."""
         with self._lock:
-            rows = self._db.execute("SELECT path_confidence, reads, agreeing, route, accepted FROM reports "
+            rows = self._q("SELECT path_confidence, reads, agreeing, route, accepted FROM reports "
                                     "WHERE ours = 1 AND color = ? AND ((model = ? AND version = ?) OR reads > 1) "
                                     "ORDER BY created", (color, color, version)).fetchall()
         for p, reads, agreeing, route, accepted in rows:
@@ -290,7 +272,7 @@ class SQLiteStore:
         where = "verified_label IS NOT NULL" if verified else "verified_label IS NULL AND imported_label IS NOT NULL"
         column, source = ("verified_label", "verified") if verified else ("imported_label", "imported")
         with self._lock:
-            rows = self._db.execute(f"SELECT id, picture, color, {column}, created FROM samples WHERE {where} "
+            rows = self._q(f"SELECT id, picture, color, {column}, created FROM samples WHERE {where} "
                                     "ORDER BY created, id").fetchall()
         for sample_id, picture, color, label, created in rows:
             yield Sample(sample_id, picture, color, label, source, created)
@@ -298,14 +280,14 @@ class SQLiteStore:
     def unverified(self) -> Iterator[Sample]:
         """Pictures with a rejected report and no verified label: for a person to label."""
         with self._lock:
-            rows = self._db.execute("SELECT id, picture, color, COALESCE(imported_label, ''), created FROM samples "
+            rows = self._q("SELECT id, picture, color, COALESCE(imported_label, ''), created FROM samples "
                                     "WHERE verified_label IS NULL ORDER BY created, id").fetchall()
         for sample_id, picture, color, label, created in rows:
             yield Sample(sample_id, picture, color, label, "unverified", created)
 
     def import_label(self, sample_id: int, label: str) -> bool:
         with self._lock:
-            cur = self._db.execute("UPDATE samples SET imported_label = ? WHERE id = ? AND verified_label IS NULL",
+            cur = self._q("UPDATE samples SET imported_label = ? WHERE id = ? AND verified_label IS NULL",
                                    (label.upper(), sample_id))
         return cur.rowcount == 1
 
@@ -313,10 +295,78 @@ class SQLiteStore:
         with self._lock:
             self._db.close()
 
+    # -- the engine's part ------------------------------------------------------------------
+    def _q(self, sql: str, args=()):
+        """Runs ``sql`` (``?`` placeholders) on the engine; an engine that cannot take it now
+        (locked, unreachable) raises StoreUnavailable."""
+        try:
+            return self._db.execute(sql if self.PLACEHOLDER == "?" else sql.replace("?", self.PLACEHOLDER), args)
+        except self.UNAVAILABLE as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Creates the schema, or brings an older store's up to ``SCHEMA_VERSION``, in one transaction."""
+        q = self._q
+        q(self.BEGIN)
+        try:
+            found = q("SELECT MAX(version) FROM schema_version").fetchone()[0] if self._has_schema() else None
+            if found is None:
+                for statement in filter(str.strip, self.SCHEMA.split(";")):
+                    q(statement)
+                q("DELETE FROM schema_version")
+                q("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif found > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.where} has schema version {found}, newer than this code's {SCHEMA_VERSION}")
+            else:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for statement in self.MIGRATIONS[version]:
+                        q(statement)
+                    q("UPDATE schema_version SET version = ?", (version,))
+            q("COMMIT")
+        except BaseException:
+            if self._in_transaction():
+                q("ROLLBACK")
+            raise
+
+
+
+
+class SQLiteStore(SqlStore):
+    """One file, WAL, every commit on disk before it returns (``synchronous=FULL``)."""
+
+    BEGIN = "BEGIN IMMEDIATE"
+    UNAVAILABLE = (sqlite3.OperationalError,)
+
+    def __init__(self, path: Path, create: bool = True):
+        """``create``: make the file when it is missing (the server); readers pass False."""
+        self.path = Path(path)
+        self.where = str(self.path)
+        if not create and not self.path.is_file():
+            raise FileNotFoundError(f"no feedback store at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a report acknowledged is on disk
+            self._migrate()
+
+    def _has_schema(self) -> bool:
+        return self._q("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is not None
+
+    def _in_transaction(self) -> bool:
+        return self._db.in_transaction
+
 
 def open_store(spec: str | Path, create: bool = True) -> FeedbackStore:
-    """The store a spec names: a file path (SQLite). ``create``: make it when missing."""
+    """The store a spec names: ``postgresql://...`` (a PostgreSQL database, shared by a fleet:
+    ``captcha_core.feedback_postgres``) or a file path (SQLite). ``create``: make the SQLite file
+    when it is missing."""
     text = str(spec)
+    if text.startswith(("postgresql://", "postgres://")):
+        from .feedback_postgres import PostgresStore
+        return PostgresStore(text)
     if "://" in text:
-        raise ValueError(f"{text.split('://')[0]}:// stores are not supported; give a file path (SQLite)")
+        raise ValueError(f"{text.split('://')[0]}:// stores are not supported; give postgresql://... or a file path "
+                         "(SQLite)")
     return SQLiteStore(Path(text), create)

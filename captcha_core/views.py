@@ -3,7 +3,7 @@ direction, every copy read, and the answer most reads agree on wins.
 
 A reading's errors depend on where the strokes fall on the model's grid; moved by one pixel, the
 same picture is read afresh, and the readings' majority is right more often than any one of
-them (measured on the frozen evaluation sets: README, "Second look"). The server and the
+them (measured on the frozen evaluation sets: docs/accuracy-history.md). The server and the
 evaluation use this one module, so the figures measure what is served.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def stages(count: int) -> list[range]:
 def settled(agreeing: int, readings: int) -> bool:
     """After the first stage: are the readings near enough unanimous (five in six) to stop?
     (Measured on the frozen sets: stopping there keeps the nine-view accuracy for two thirds of
-    the readings; README, "Second look".)"""
+    the readings; docs/accuracy-history.md.)"""
     return 6 * agreeing >= 5 * readings
 
 

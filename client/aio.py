@@ -17,7 +17,7 @@ from .result import Outcome, RequestStream, Result, build_request, check_min_con
 class AsyncCaptchaClient:
     """``async with AsyncCaptchaClient("host:port") as c: r = await c.recognize(png, "red")``."""
 
-    def __init__(self, target: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
+    def __init__(self, target, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
                  tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
                  certificate_chain: bytes | None = None, token: str | None = None, options=(),
                  min_confidence: float | None = None):

@@ -8,12 +8,12 @@ from typing import NamedTuple
 
 from captcha.v1 import captcha_pb2 as pb
 from captcha_core.colors import Color
+from captcha_core.proto_names import values
 
-_COLOR_TO_PB = {Color.RED: pb.COLOR_RED, Color.YELLOW: pb.COLOR_YELLOW, Color.BLUE: pb.COLOR_BLUE,
-                Color.BLACK: pb.COLOR_BLACK}
-_ROUTES = {pb.ROUTE_DIRECT: "direct", pb.ROUTE_COLOR_TRANSFORM: "color_transform"}
+_COLOR_TO_PB = {Color.parse(name): number for number, name in values(pb.Color, "COLOR").items()}
+_ROUTES = values(pb.Route, "ROUTE")  # number -> "direct", "color_transform"
 _ROUTE_TO_PB = {v: k for k, v in _ROUTES.items()}
-_ADVICE = {pb.ADVICE_SUBMIT: "submit", pb.ADVICE_REFRESH: "refresh"}
+_ADVICE = values(pb.Advice, "ADVICE")  # number -> "submit", "refresh"
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Result:
     path_confidence: float = 0.0  # the decoded path's probability, uncalibrated
     advice: str = "submit"     # "submit", or "refresh": confidence below min_confidence
     min_confidence: float = 0.0   # the threshold the advice was given against
+    calibrated: bool = False   # False: confidence is the path's probability (the version has no calibration)
 
     @property
     def submit(self) -> bool:
@@ -46,8 +47,14 @@ class Result:
                    model_version=r.model_version, request_id=r.request_id, color=color,
                    characters=tuple((c.character, c.confidence) for c in r.characters), server_ms=r.server_ms,
                    reads=r.reads or 1, agreeing_reads=r.agreeing_reads or 1, answer_id=r.answer_id,
-                   path_confidence=r.path_confidence, advice=_ADVICE.get(r.advice, "submit"),
-                   min_confidence=r.min_confidence)
+                   path_confidence=r.path_confidence, advice=_ADVICE.get(r.advice) or _advice_of(r),
+                   min_confidence=r.min_confidence, calibrated=r.calibrated)
+
+
+def _advice_of(r: pb.RecognizeResponse) -> str:
+    """The advice a server that gives none (one older than the field) would have given: the
+    confidence against the threshold it names, else 0.9."""
+    return "submit" if r.confidence >= (r.min_confidence or 0.9) else "refresh"
 
 
 class Outcome(NamedTuple):

@@ -15,9 +15,14 @@ from .result import Outcome, RequestStream, Result, build_request, check_min_con
 
 
 class CaptchaClient:
-    """``CaptchaClient("host:port", timeout=5, retries=3, tls=False, token=None)``; a context manager."""
+    """``CaptchaClient("host:port", timeout=5, retries=3, tls=False, token=None)``; a context manager.
 
-    def __init__(self, target: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
+    ``target``: "host:port"; "dns:///name:port" (every address the name resolves to, a Kubernetes
+    headless Service say); or a list of "ip:port" replicas. Calls go round-robin over the
+    replicas, and a call refused with UNAVAILABLE (a replica stopping) is retried, on the next one.
+    """
+
+    def __init__(self, target, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
                  tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
                  certificate_chain: bytes | None = None, token: str | None = None, options=(),
                  min_confidence: float | None = None):

@@ -48,6 +48,8 @@ class App:
     http: object = None
     http_port: int = 0
     metrics_port: int = 0
+    health_server: grpc.Server | None = None
+    health_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
         """Refuses new calls, lets in-flight ones finish within ``grace`` seconds, then stops."""
@@ -56,6 +58,8 @@ class App:
         if self.http:
             self.http.shutdown()
             self.http.server_close()
+        if self.health_server:
+            self.health_server.stop(0)
         self.server.stop(grace).wait()
         self.service.pool.shutdown(wait=False, cancel_futures=True)
         self.repository.close()
@@ -112,6 +116,11 @@ def start(cfg: ServerConfig, loader=None) -> App:
         from prometheus_client import start_http_server
         start_http_server(cfg.metrics_port, registry=metrics.registry)
         app.metrics_port = cfg.metrics_port
+    if cfg.health_port >= 0:
+        app.health_server = grpc.server(ThreadPoolExecutor(2, thread_name_prefix="health"))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, app.health_server)
+        app.health_port = app.health_server.add_insecure_port(f"{cfg.host}:{cfg.health_port}")
+        app.health_server.start()
     if cfg.http_port >= 0:
         app.http = http_api.start(cfg.host, cfg.http_port, plane, cfg.auth_token or "")
         app.http_port = app.http.server_address[1]

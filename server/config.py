@@ -24,6 +24,7 @@ class ServerConfig:
     grace: float = 10.0
     metrics_port: int = 0
     http_port: int = -1
+    health_port: int = -1
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
@@ -57,6 +58,8 @@ _FLAGS = {
     "grace": (float, "seconds in-flight calls get to finish on SIGTERM"),
     "metrics_port": (int, "Prometheus metrics port (0: off)"),
     "http_port": (int, "port of the seed article's HTTP API (-1: off, 0: any free port)"),
+    "health_port": (int, "a plaintext gRPC port serving the health service alone, for probes that cannot speak "
+                         "TLS (Kubernetes' gRPC probes) when the main port has --tls-cert (-1: off)"),
     "tls_cert": (str, "server certificate (PEM); with --tls-key enables TLS"),
     "tls_key": (str, "server private key (PEM)"),
     "tls_client_ca": (str, "CA bundle (PEM): when set, clients must present certificates it signed"),
@@ -67,7 +70,8 @@ _FLAGS = {
     "precision": (str, "OpenVINO's precision: auto (bf16 where the CPU computes it natively, else f32), f32 or bf16"),
     "version_policy": (str, "which version each colour serves: latest, or colour=N pairs, e.g. red=21,blue=latest"),
     "feedback_store": (str, "keep answered pictures for the platform's verdicts (ReportOutcome) and store the "
-                            "reported ones in this SQLite file (empty: nothing is kept)"),
+                            "reported ones in this SQLite file, or in the PostgreSQL database of a postgresql://user:password@host/db "
+                            "URL shared by a fleet (empty: nothing is kept)"),
     "feedback_ttl": (float, "seconds an answered picture waits for its verdict"),
     "feedback_max_mb": (float, "memory for answered pictures waiting for their verdict (the oldest go first)"),
     "log_level": (str, "DEBUG, INFO, WARNING or ERROR"),

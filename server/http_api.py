@@ -114,7 +114,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(http_status(exc), uid, str(exc))
         reply = {"uid": uid, "message": answer.text, "code": 0, "success": True,
                  "confidence": round(answer.confidence, 6), "path_confidence": round(answer.path_confidence, 6),
-                 "advice": answer.advice.value, "min_confidence": round(answer.min_confidence, 6)}
+                 "advice": answer.advice.value, "min_confidence": round(answer.min_confidence, 6),
+                 "calibrated": answer.calibrated}
         if answer.answer_id:
             reply["answer_id"] = answer.answer_id
         self._reply(200, reply)

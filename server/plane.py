@@ -1,9 +1,9 @@
 """The data plane: one transport-free call that answers a picture, used by every protocol (gRPC,
 HTTP), the evaluation, ``read_real`` and the benchmarks alike.
 
-``DataPlane.recognize(image bytes, colour or key4, route, deadline, request id) -> Answer`` owns
-decoding, routing (direct, colour transform), the second look, the metrics of what it answered
-and refused, and raises only domain errors (``server.errors``). Plain Python types in and out:
+``DataPlane.recognize(image bytes, colour or key4, route, deadline, request id, min_confidence)
+-> Answer`` owns decoding, routing (direct, colour transform), the second look, the calibrated
+confidence and the advice, the metrics of what it answered and refused, and raises only domain errors (``server.errors``). Plain Python types in and out:
 no protobuf, no grpc.
 """
 from __future__ import annotations
@@ -12,7 +12,6 @@ import dataclasses
 import enum
 import logging
 import math
-import sqlite3
 import time
 import uuid
 from concurrent.futures import CancelledError
@@ -22,6 +21,7 @@ import numpy as np
 
 from captcha_core.calibration import FALLBACK_MIN_CONFIDENCE, Calibration, Calibrator
 from captcha_core.colors import ALL_COLORS, Color
+from captcha_core.feedback import StoreUnavailable
 from captcha_core.preprocess import ImageLimits, InvalidImage, decode
 
 from .calls import Call, CallEnded
@@ -217,7 +217,7 @@ class DataPlane:
             exc = CallEnded()
         elif isinstance(exc, TimeoutError):
             exc = DeadlineExceeded(f"no answer in time: {exc}")
-        elif isinstance(exc, sqlite3.OperationalError):  # the feedback store is locked or unwritable
+        elif isinstance(exc, StoreUnavailable):  # the feedback store is locked or unreachable
             log.error("feedback store: %s", exc)
             exc = StoreBusy(f"the feedback store cannot take the report now ({exc}); try again")
         elif not isinstance(exc, CaptchaError):
@@ -250,7 +250,7 @@ class DataPlane:
                 input_width=spec.input_width if spec else 0, input_height=spec.input_height if spec else 0,
                 preprocess_version=spec.preprocess_version if spec else 0,
                 charset_size=spec.charset_size if spec else 0, reads_transforms=bool(spec and spec.reads_transforms),
-                calibrated=calibration is not None,
+                calibrated=bool(calibration and calibration.served),
                 default_min_confidence=calibration.min_confidence if calibration else FALLBACK_MIN_CONFIDENCE))
         return out
 

@@ -12,6 +12,7 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 from captcha_core.colors import Color
+from captcha_core.proto_names import values
 
 from .calls import Call, CallEnded
 from .errors import CaptchaError, InvalidRequest
@@ -20,12 +21,11 @@ from .routing import Route
 
 log = logging.getLogger("captcha.service")
 
-COLOR_TO_PB = {Color.RED: pb.COLOR_RED, Color.YELLOW: pb.COLOR_YELLOW, Color.BLUE: pb.COLOR_BLUE,
-               Color.BLACK: pb.COLOR_BLACK}
+COLOR_TO_PB = {Color.parse(name): number for number, name in values(pb.Color, "COLOR").items()}
 PB_TO_COLOR = {v: k for k, v in COLOR_TO_PB.items()}
-ROUTE_TO_PB = {Route.DIRECT: pb.ROUTE_DIRECT, Route.COLOR_TRANSFORM: pb.ROUTE_COLOR_TRANSFORM}
+ROUTE_TO_PB = {Route(name): number for number, name in values(pb.Route, "ROUTE").items()}
 PB_TO_ROUTE = {v: k for k, v in ROUTE_TO_PB.items()}
-ADVICE_TO_PB = {Advice.SUBMIT: pb.ADVICE_SUBMIT, Advice.REFRESH: pb.ADVICE_REFRESH}
+ADVICE_TO_PB = {Advice(name): number for number, name in values(pb.Advice, "ADVICE").items()}
 STREAM_WINDOW = 64  # pictures of one stream being read at once
 PROTOCOL = "grpc"
 
@@ -53,7 +53,7 @@ def to_reply(answer: Answer) -> pb.RecognizeResponse:
         request_id=answer.request_id, model_version=answer.version, color=COLOR_TO_PB[answer.color],
         server_ms=answer.server_ms, reads=answer.reads, agreeing_reads=answer.agreeing, answer_id=answer.answer_id,
         path_confidence=answer.path_confidence, advice=ADVICE_TO_PB[answer.advice],
-        min_confidence=answer.min_confidence, characters=[pb.CharacterScore(character=ch, confidence=p)
+        min_confidence=answer.min_confidence, calibrated=answer.calibrated, characters=[pb.CharacterScore(character=ch, confidence=p)
                     for ch, p in zip(answer.text, answer.char_confidences)])
 
 

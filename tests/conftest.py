@@ -34,3 +34,24 @@ def tiny_config():
     from training.net.model import ModelConfig
     return ModelConfig(blocks=((8, False, (2, 2)), (8, False, (2, 2)), (8, True, None), (8, True, (2, 1)), (8, True, None)),
                        feature_width=8, head_width=8, sequence_width=8)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped where PostgreSQL is not installed:
+    ``scripts/test`` installs it)."""
+    pytest.importorskip("psycopg")
+    from tests import postgres
+    if postgres.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/install-postgres.sh)")
+    with postgres.running() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh database on the session's PostgreSQL server."""
+    import re
+
+    from tests import postgres
+    return postgres.fresh_database(postgres_server, "t_" + re.sub(r"\W", "_", request.node.name)[:50].lower())

@@ -50,3 +50,16 @@ def test_package_floors_are_what_the_generated_code_checks_at_import():
     pb_code = (ROOT / "captcha/v1/captcha_pb2.py").read_text()
     major, minor, patch = re.search(r"PUBLIC,\s*(\d+),\s*(\d+),\s*(\d+),", pb_code).groups()
     assert floors["protobuf"] == f"{major}.{minor}.{patch}"
+
+
+def test_a_list_of_replicas_becomes_grpcs_static_address_list():
+    import pytest
+
+    from client.channel import resolve_target
+    assert resolve_target("localhost:50051") == "localhost:50051"
+    assert resolve_target("dns:///captcha-headless:50051") == "dns:///captcha-headless:50051"
+    assert resolve_target(["10.0.0.7:50051", "10.0.0.8:50051"]) == "ipv4:10.0.0.7:50051,10.0.0.8:50051"
+    assert resolve_target(["[::1]:50051", "[fe80::1]:6000"]) == "ipv6:[::1]:50051,[fe80::1]:6000"
+    for bad in ([], ["captcha-0:50051"], ["10.0.0.7:1", "[::1]:2"]):
+        with pytest.raises(ValueError):
+            resolve_target(bad)

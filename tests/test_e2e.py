@@ -124,3 +124,62 @@ def test_sigterm_finishes_in_flight_calls_and_exits(server_process, eval_picture
     assert results  # calls made before the signal were answered
     assert all(getattr(e, "code", None) in ("UNAVAILABLE", "CANCELLED", None) or "UNAVAILABLE" in str(e)
                for e in errors)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def requests_served(metrics_port: int) -> float:
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("captcha_requests_total{"))
+
+
+def test_one_client_balances_over_two_replicas_and_loses_nothing_when_one_stops():
+    """Two servers on loopback, one client over both, a steady load; one server gets SIGTERM in
+    the middle of it: every request is answered (the stopping one's refusals are retried on the
+    other), and before that both replicas took their share."""
+    from tests.fakes import solid_png
+    procs, metrics = [], []
+    try:
+        for _ in range(2):
+            metrics.append(free_port())
+            proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models",
+                                     "--grace", "5", "--log-level", "WARNING", "--metrics-port", str(metrics[-1])],
+                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            procs.append(proc)
+        ports = [int(p.stdout.readline().rsplit(" ", 1)[1]) for p in procs]
+        png = solid_png((40, 90, 200))
+        answered, failed, stop = [0], [], threading.Event()
+
+        def caller(client):
+            while not stop.is_set():
+                try:
+                    client.recognize(png, "black", timeout=10)
+                    answered[0] += 1
+                except Exception as exc:  # noqa: BLE001 (what is counted is any failure)
+                    failed.append(exc)
+
+        with CaptchaClient([f"127.0.0.1:{p}" for p in ports], retries=5, backoff=0.05) as client:
+            threads = [threading.Thread(target=caller, args=(client,)) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(3)
+            before = [requests_served(m) for m in metrics]
+            procs[0].send_signal(signal.SIGTERM)
+            time.sleep(3)
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert not failed, failed[:3]
+        assert answered[0] > 20 and min(before) > 0, (answered[0], before)  # both replicas answered
+        assert procs[0].wait(15) == 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()

@@ -485,6 +485,8 @@ def test_metrics_count_requests_routes_and_errors(server):
 def test_tls_with_client_certificates(fake_models, tmp_path):
     import subprocess
 
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     def make(name, cn, ca=None):
         key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
         if ca is None:
@@ -505,8 +507,15 @@ def test_tls_with_client_certificates(fake_models, tmp_path):
     server_key, server_crt = make("server", "localhost", ca)
     client_key, client_crt = make("client", "client", ca)
     with running(fake_models, FakeModel, tls_cert=str(server_crt), tls_key=str(server_key),
-                 tls_client_ca=str(ca[1])) as app:
+                 tls_client_ca=str(ca[1]), health_port=0) as app:
         target = f"localhost:{app.port}"
+        with grpc.insecure_channel(f"127.0.0.1:{app.health_port}") as probe:  # what a Kubernetes probe sees
+            health = health_pb2_grpc.HealthStub(probe)
+            assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == \
+                health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.RpcError) as only_health:  # the plaintext port serves nothing else
+                pb_grpc.CaptchaServiceStub(probe).ListModels(pb.ListModelsRequest(), timeout=5)
+            assert only_health.value.code() == grpc.StatusCode.UNIMPLEMENTED
         with CaptchaClient(target, root_certificates=ca[1].read_bytes(), private_key=client_key.read_bytes(),
                            certificate_chain=client_crt.read_bytes()) as client:
             assert client.recognize(PNG, "red").model == "red"
@@ -565,7 +574,7 @@ def test_advice_and_min_confidence_on_every_protocol(tmp_path):
         stub = pb_grpc.CaptchaServiceStub(channel)
         reply = stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED))
         assert reply.confidence == pytest.approx(expected, abs=1e-6) and reply.path_confidence == pytest.approx(0.9)
-        assert reply.advice == pb.ADVICE_SUBMIT and reply.min_confidence == pytest.approx(0.6)
+        assert reply.advice == pb.ADVICE_SUBMIT and reply.min_confidence == pytest.approx(0.6) and reply.calibrated
         reply = stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, min_confidence=0.8))
         assert reply.advice == pb.ADVICE_REFRESH and reply.text and reply.min_confidence == pytest.approx(0.8)
         reply = stub.Recognize(pb.RecognizeRequest(image=PNG, color=pb.COLOR_RED, min_confidence=0.0))
@@ -588,8 +597,18 @@ def test_advice_and_min_confidence_on_every_protocol(tmp_path):
         status, body = post(app.http_port, {"image": image, "param_key": "red"})
         assert status == 200 and body["advice"] == "submit" and body["confidence"] == pytest.approx(expected, abs=1e-5)
         assert body["path_confidence"] == pytest.approx(0.9) and body["min_confidence"] == pytest.approx(0.6)
+        assert body["calibrated"] is True
         status, body = post(app.http_port, {"image": image, "param_key": "red", "min_confidence": 0.8})
         assert status == 200 and body["advice"] == "refresh" and body["message"]
         for bad in (1.5, -1, "0.5", True):
             status, body = post(app.http_port, {"image": image, "param_key": "red", "min_confidence": bad})
             assert status == 400 and "min_confidence" in body["message"], bad
+
+
+def test_a_reply_without_advice_gets_the_one_its_confidence_earns():
+    """A server older than the advice field sends none: the SDK does not call every answer "submit"."""
+    from client.result import Result
+    assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.95)).advice == "submit"
+    assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.5)).advice == "refresh"
+    assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.95, min_confidence=0.97)).advice == "refresh"
+    assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.5, advice=pb.ADVICE_SUBMIT)).advice == "submit"

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x61ptcha/v1/captcha.proto\x12\ncaptcha.v1\"\xb7\x01\n\x10RecognizeRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12 \n\x05\x63olor\x18\x02 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0c\n\x04key4\x18\x04 \x01(\t\x12 \n\x05route\x18\x05 \x01(\x0e\x32\x11.captcha.v1.Route\x12\x1b\n\x0emin_confidence\x18\x06 \x01(\x02H\x00\x88\x01\x01\x42\x11\n\x0f_min_confidence\"7\n\x0e\x43haracterScore\x12\x11\n\tcharacter\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\x85\x03\n\x11RecognizeResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12 \n\x05route\x18\x03 \x01(\x0e\x32\x11.captcha.v1.Route\x12\r\n\x05model\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12.\n\ncharacters\x18\x06 \x03(\x0b\x32\x1a.captcha.v1.CharacterScore\x12\x15\n\rmodel_version\x18\x07 \x01(\x03\x12 \n\x05\x63olor\x18\x08 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x11\n\tserver_ms\x18\t \x01(\x02\x12\r\n\x05reads\x18\n \x01(\x05\x12\x16\n\x0e\x61greeing_reads\x18\x0b \x01(\x05\x12\x11\n\tanswer_id\x18\x0c \x01(\t\x12\x17\n\x0fpath_confidence\x18\r \x01(\x02\x12\"\n\x06\x61\x64vice\x18\x0e \x01(\x0e\x32\x12.captcha.v1.Advice\x12\x16\n\x0emin_confidence\x18\x0f \x01(\x02\"S\n\x14ReportOutcomeRequest\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x16\n\x0esubmitted_text\x18\x03 \x01(\t\"9\n\x15ReportOutcomeResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x12\x10\n\x08verified\x18\x02 \x01(\x08\"\x86\x01\n\x0cLiveAccuracy\x12 \n\x05\x63olor\x18\x01 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x06 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x03\x12\x10\n\x08rejected\x18\x04 \x01(\x03\x12\x10\n\x08\x61\x63\x63uracy\x18\x05 \x01(\x01\"\x13\n\x11ListModelsRequest\"\x80\x03\n\tModelInfo\x12 \n\x05\x63olor\x18\x01 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x13\n\x0binput_width\x18\x04 \x01(\x05\x12\x14\n\x0cinput_height\x18\x05 \x01(\x05\x12\x1a\n\x12preprocess_version\x18\x06 \x01(\x05\x12\x14\n\x0c\x63harset_size\x18\x07 \x01(\x05\x12\x18\n\x10reads_transforms\x18\x08 \x01(\x08\x12\x0e\n\x06loaded\x18\t \x01(\x08\x12 \n\x05route\x18\n \x01(\x0e\x32\x11.captcha.v1.Route\x12\x11\n\tserved_by\x18\x0b \x01(\t\x12\x19\n\x11served_by_version\x18\x0c \x01(\x03\x12\x16\n\x0eversion_policy\x18\r \x01(\t\x12\x0f\n\x07runtime\x18\x0e \x01(\t\x12\x12\n\ncalibrated\x18\x0f \x01(\x08\x12\x1e\n\x16\x64\x65\x66\x61ult_min_confidence\x18\x10 \x01(\x02\"\xa5\x01\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.captcha.v1.ModelInfo\x12\x1c\n\x14\x63onfidence_threshold\x18\x02 \x01(\x02\x12\x19\n\x11second_look_views\x18\x03 \x01(\x05\x12/\n\rlive_accuracy\x18\x04 \x03(\x0b\x32\x18.captcha.v1.LiveAccuracy*`\n\x05\x43olor\x12\x15\n\x11\x43OLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED\x10\x01\x12\x10\n\x0c\x43OLOR_YELLOW\x10\x02\x12\x0e\n\nCOLOR_BLUE\x10\x03\x12\x0f\n\x0b\x43OLOR_BLACK\x10\x04*K\n\x05Route\x12\x15\n\x11ROUTE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROUTE_DIRECT\x10\x01\x12\x19\n\x15ROUTE_COLOR_TRANSFORM\x10\x02*G\n\x06\x41\x64vice\x12\x16\n\x12\x41\x44VICE_UNSPECIFIED\x10\x00\x12\x11\n\rADVICE_SUBMIT\x10\x01\x12\x12\n\x0e\x41\x44VICE_REFRESH\x10\x02\x32\xd1\x02\n\x0e\x43\x61ptchaService\x12H\n\tRecognize\x12\x1c.captcha.v1.RecognizeRequest\x1a\x1d.captcha.v1.RecognizeResponse\x12R\n\x0fRecognizeStream\x12\x1c.captcha.v1.RecognizeRequest\x1a\x1d.captcha.v1.RecognizeResponse(\x01\x30\x01\x12K\n\nListModels\x12\x1d.captcha.v1.ListModelsRequest\x1a\x1e.captcha.v1.ListModelsResponse\x12T\n\rReportOutcome\x12 .captcha.v1.ReportOutcomeRequest\x1a!.captcha.v1.ReportOutcomeResponseBv\n\x1d\x63om.invoicecaptcha.captcha.v1B\x0c\x43\x61ptchaProtoP\x01ZEgithub.com/invoice-captcha/captcha-reader/gen/go/captcha/v1;captchav1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63\x61ptcha/v1/captcha.proto\x12\ncaptcha.v1\"\xb7\x01\n\x10RecognizeRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12 \n\x05\x63olor\x18\x02 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x0c\n\x04key4\x18\x04 \x01(\t\x12 \n\x05route\x18\x05 \x01(\x0e\x32\x11.captcha.v1.Route\x12\x1b\n\x0emin_confidence\x18\x06 \x01(\x02H\x00\x88\x01\x01\x42\x11\n\x0f_min_confidence\"7\n\x0e\x43haracterScore\x12\x11\n\tcharacter\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\x99\x03\n\x11RecognizeResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12 \n\x05route\x18\x03 \x01(\x0e\x32\x11.captcha.v1.Route\x12\r\n\x05model\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12.\n\ncharacters\x18\x06 \x03(\x0b\x32\x1a.captcha.v1.CharacterScore\x12\x15\n\rmodel_version\x18\x07 \x01(\x03\x12 \n\x05\x63olor\x18\x08 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x11\n\tserver_ms\x18\t \x01(\x02\x12\r\n\x05reads\x18\n \x01(\x05\x12\x16\n\x0e\x61greeing_reads\x18\x0b \x01(\x05\x12\x11\n\tanswer_id\x18\x0c \x01(\t\x12\x17\n\x0fpath_confidence\x18\r \x01(\x02\x12\"\n\x06\x61\x64vice\x18\x0e \x01(\x0e\x32\x12.captcha.v1.Advice\x12\x16\n\x0emin_confidence\x18\x0f \x01(\x02\x12\x12\n\ncalibrated\x18\x10 \x01(\x08\"S\n\x14ReportOutcomeRequest\x12\x11\n\tanswer_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x16\n\x0esubmitted_text\x18\x03 \x01(\t\"9\n\x15ReportOutcomeResponse\x12\x0e\n\x06stored\x18\x01 \x01(\x08\x12\x10\n\x08verified\x18\x02 \x01(\x08\"\x86\x01\n\x0cLiveAccuracy\x12 \n\x05\x63olor\x18\x01 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x06 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x03\x12\x10\n\x08rejected\x18\x04 \x01(\x03\x12\x10\n\x08\x61\x63\x63uracy\x18\x05 \x01(\x01\"\x13\n\x11ListModelsRequest\"\x80\x03\n\tModelInfo\x12 \n\x05\x63olor\x18\x01 \x01(\x0e\x32\x11.captcha.v1.Color\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x13\n\x0binput_width\x18\x04 \x01(\x05\x12\x14\n\x0cinput_height\x18\x05 \x01(\x05\x12\x1a\n\x12preprocess_version\x18\x06 \x01(\x05\x12\x14\n\x0c\x63harset_size\x18\x07 \x01(\x05\x12\x18\n\x10reads_transforms\x18\x08 \x01(\x08\x12\x0e\n\x06loaded\x18\t \x01(\x08\x12 \n\x05route\x18\n \x01(\x0e\x32\x11.captcha.v1.Route\x12\x11\n\tserved_by\x18\x0b \x01(\t\x12\x19\n\x11served_by_version\x18\x0c \x01(\x03\x12\x16\n\x0eversion_policy\x18\r \x01(\t\x12\x0f\n\x07runtime\x18\x0e \x01(\t\x12\x12\n\ncalibrated\x18\x0f \x01(\x08\x12\x1e\n\x16\x64\x65\x66\x61ult_min_confidence\x18\x10 \x01(\x02\"\xa5\x01\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.captcha.v1.ModelInfo\x12\x1c\n\x14\x63onfidence_threshold\x18\x02 \x01(\x02\x12\x19\n\x11second_look_views\x18\x03 \x01(\x05\x12/\n\rlive_accuracy\x18\x04 \x03(\x0b\x32\x18.captcha.v1.LiveAccuracy*`\n\x05\x43olor\x12\x15\n\x11\x43OLOR_UNSPECIFIED\x10\x00\x12\r\n\tCOLOR_RED\x10\x01\x12\x10\n\x0c\x43OLOR_YELLOW\x10\x02\x12\x0e\n\nCOLOR_BLUE\x10\x03\x12\x0f\n\x0b\x43OLOR_BLACK\x10\x04*K\n\x05Route\x12\x15\n\x11ROUTE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROUTE_DIRECT\x10\x01\x12\x19\n\x15ROUTE_COLOR_TRANSFORM\x10\x02*G\n\x06\x41\x64vice\x12\x16\n\x12\x41\x44VICE_UNSPECIFIED\x10\x00\x12\x11\n\rADVICE_SUBMIT\x10\x01\x12\x12\n\x0e\x41\x44VICE_REFRESH\x10\x02\x32\xd1\x02\n\x0e\x43\x61ptchaService\x12H\n\tRecognize\x12\x1c.captcha.v1.RecognizeRequest\x1a\x1d.captcha.v1.RecognizeResponse\x12R\n\x0fRecognizeStream\x12\x1c.captcha.v1.RecognizeRequest\x1a\x1d.captcha.v1.RecognizeResponse(\x01\x30\x01\x12K\n\nListModels\x12\x1d.captcha.v1.ListModelsRequest\x1a\x1e.captcha.v1.ListModelsResponse\x12T\n\rReportOutcome\x12 .captcha.v1.ReportOutcomeRequest\x1a!.captcha.v1.ReportOutcomeResponseBv\n\x1d\x63om.invoicecaptcha.captcha.v1B\x0c\x43\x61ptchaProtoP\x01ZEgithub.com/invoice-captcha/captcha-reader/gen/go/captcha/v1;captchav1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,30 +32,30 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'captcha.v1.captcha_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.invoicecaptcha.captcha.v1B\014CaptchaProtoP\001ZEgithub.com/invoice-captcha/captcha-reader/gen/go/captcha/v1;captchav1'
-  _globals['_COLOR']._serialized_start=1532
-  _globals['_COLOR']._serialized_end=1628
-  _globals['_ROUTE']._serialized_start=1630
-  _globals['_ROUTE']._serialized_end=1705
-  _globals['_ADVICE']._serialized_start=1707
-  _globals['_ADVICE']._serialized_end=1778
+  _globals['_COLOR']._serialized_start=1552
+  _globals['_COLOR']._serialized_end=1648
+  _globals['_ROUTE']._serialized_start=1650
+  _globals['_ROUTE']._serialized_end=1725
+  _globals['_ADVICE']._serialized_start=1727
+  _globals['_ADVICE']._serialized_end=1798
   _globals['_RECOGNIZEREQUEST']._serialized_start=41
   _globals['_RECOGNIZEREQUEST']._serialized_end=224
   _globals['_CHARACTERSCORE']._serialized_start=226
   _globals['_CHARACTERSCORE']._serialized_end=281
   _globals['_RECOGNIZERESPONSE']._serialized_start=284
-  _globals['_RECOGNIZERESPONSE']._serialized_end=673
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=675
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=758
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=760
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=817
-  _globals['_LIVEACCURACY']._serialized_start=820
-  _globals['_LIVEACCURACY']._serialized_end=954
-  _globals['_LISTMODELSREQUEST']._serialized_start=956
-  _globals['_LISTMODELSREQUEST']._serialized_end=975
-  _globals['_MODELINFO']._serialized_start=978
-  _globals['_MODELINFO']._serialized_end=1362
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1365
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1530
-  _globals['_CAPTCHASERVICE']._serialized_start=1781
-  _globals['_CAPTCHASERVICE']._serialized_end=2118
+  _globals['_RECOGNIZERESPONSE']._serialized_end=693
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=695
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=778
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=780
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=837
+  _globals['_LIVEACCURACY']._serialized_start=840
+  _globals['_LIVEACCURACY']._serialized_end=974
+  _globals['_LISTMODELSREQUEST']._serialized_start=976
+  _globals['_LISTMODELSREQUEST']._serialized_end=995
+  _globals['_MODELINFO']._serialized_start=998
+  _globals['_MODELINFO']._serialized_end=1382
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1385
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1550
+  _globals['_CAPTCHASERVICE']._serialized_start=1801
+  _globals['_CAPTCHASERVICE']._serialized_end=2138
 # @@protoc_insertion_point(module_scope)

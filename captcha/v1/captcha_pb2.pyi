@@ -63,7 +63,7 @@ class CharacterScore(_message.Message):
     def __init__(self, character: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class RecognizeResponse(_message.Message):
-    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads", "answer_id", "path_confidence", "advice", "min_confidence")
+    __slots__ = ("text", "confidence", "route", "model", "request_id", "characters", "model_version", "color", "server_ms", "reads", "agreeing_reads", "answer_id", "path_confidence", "advice", "min_confidence", "calibrated")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class RecognizeResponse(_message.Message):
     PATH_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ADVICE_FIELD_NUMBER: _ClassVar[int]
     MIN_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATED_FIELD_NUMBER: _ClassVar[int]
     text: str
     confidence: float
     route: Route
@@ -94,7 +95,8 @@ class RecognizeResponse(_message.Message):
     path_confidence: float
     advice: Advice
     min_confidence: float
-    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ..., answer_id: _Optional[str] = ..., path_confidence: _Optional[float] = ..., advice: _Optional[_Union[Advice, str]] = ..., min_confidence: _Optional[float] = ...) -> None: ...
+    calibrated: bool
+    def __init__(self, text: _Optional[str] = ..., confidence: _Optional[float] = ..., route: _Optional[_Union[Route, str]] = ..., model: _Optional[str] = ..., request_id: _Optional[str] = ..., characters: _Optional[_Iterable[_Union[CharacterScore, _Mapping]]] = ..., model_version: _Optional[int] = ..., color: _Optional[_Union[Color, str]] = ..., server_ms: _Optional[float] = ..., reads: _Optional[int] = ..., agreeing_reads: _Optional[int] = ..., answer_id: _Optional[str] = ..., path_confidence: _Optional[float] = ..., advice: _Optional[_Union[Advice, str]] = ..., min_confidence: _Optional[float] = ..., calibrated: _Optional[bool] = ...) -> None: ...
 
 class ReportOutcomeRequest(_message.Message):
     __slots__ = ("answer_id", "accepted", "submitted_text")

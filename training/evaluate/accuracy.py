@@ -253,7 +253,8 @@ def plot_calibration(calibration: dict, out: Path) -> list[Path]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", type=Path, default=Path("saved_models"))
     p.add_argument("--data", type=Path, nargs="+", required=True, help="folders with labels.jsonl")
     p.add_argument("--limit", type=int, help="first N pictures of each set")

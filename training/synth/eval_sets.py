@@ -1,5 +1,5 @@
 """The frozen evaluation sets: ``default_rng`` of fixed seeds, streams training never draws from
-(its rendering processes draw from children spawned off a ``SeedSequence``; see the README).
+(its rendering processes draw from children spawned off a ``SeedSequence``; see docs/generator.md).
 
     python -m training.synth.eval_sets --out data/eval   # writes data/eval/90x35, 120x50, wider-90x35, faces-out-90x35
 
@@ -59,10 +59,15 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("data/eval"))
     p.add_argument("--count", type=int, default=EVAL_COUNT)
+    p.add_argument("--force", action="store_true", help="draw again the sets already there")
     args = p.parse_args(argv)
     for name, (size, seed, style, faces) in EVAL_SETS.items():
-        draw(name, args.out / name, args.count)
-        print(f"{name}: {size}, {style} style, {faces} faces, seed {seed}, {args.count} pictures in {args.out / name}")
+        labels = args.out / name / "labels.jsonl"
+        there = labels.exists() and len(labels.read_text(encoding="utf-8").splitlines()) == args.count
+        if args.force or not there:
+            draw(name, args.out / name, args.count)
+        print(f"{name}: {size}, {style} style, {faces} faces, seed {seed}, {args.count} pictures in {args.out / name}"
+              + ("" if args.force or not there else " (already drawn)"))
 
 
 if __name__ == "__main__":

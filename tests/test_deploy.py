@@ -93,3 +93,11 @@ def test_the_container_file_passes_hadolint():
     out = subprocess.run([hadolint, "--config", str(ROOT / "deploy" / ".hadolint.yaml"),
                           str(ROOT / "deploy" / "Dockerfile")], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_tf_serving_config_names_every_committed_colour():
+    import re
+    config = (ROOT / "deploy" / "tfserving" / "models.config").read_text()
+    entries = re.findall(r'name: "(\w+)"\s+base_path: "/models/(\w+)"\s+model_platform: "tensorflow"', config)
+    colours = sorted(p.name for p in (ROOT / "saved_models").iterdir() if p.is_dir())
+    assert sorted(name for name, _ in entries) == colours and all(name == path for name, path in entries)

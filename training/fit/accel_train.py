@@ -75,23 +75,17 @@ def learning_rate(elapsed: float, seconds: float, step: int, peak: float, floor:
     return min(1.0, (step + 1) / warmup) * (floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * f)))
 
 
-def validation_set(count: int, cfg, alphabet: Alphabet):
-    """``data.validation_set`` (``training.fit.train`` validates on the same pictures), with each
-    colour's answer encoded (None where the colour is absent)."""
-    images, samples = data.validation_set(count, cfg.input_width, cfg.input_height)
-    answers = [[alphabet.encode(s.answer(c)) if s.answer(c) else None for c in HEAD_ORDER] for s in samples]
-    return images, answers
-
-
-def validate(params, stats, cfg, val, read) -> dict:
-    images, answers = val
+def validate(params, stats, cfg, val, read, chars) -> dict:
+    """The direct route's exact match per colour on ``data.validation_set``'s pictures (those
+    ``training.fit.train`` validates on), scored as it scores them (``data.exact``)."""
+    images, samples = val
     blank = cfg.num_classes - 1
     best = np.concatenate([np.asarray(read(params, stats, images[i:i + 512])) for i in range(0, len(images), 512)])
     scores = {}
-    for h, color in enumerate(COLORS):
-        got = accel_model.greedy(best[:, h], blank)
-        pairs = [(g, [int(t) for t in a[h] if t >= 0]) for g, a in zip(got, answers) if a[h] is not None]
-        scores[f"{color}_direct"] = float(np.mean([g == t for g, t in pairs]))
+    for h, color in enumerate(HEAD_ORDER):
+        idx, truth = data.answered(samples, color)
+        got = ["".join(chars[t] for t in ids) for ids in accel_model.greedy(best[idx, h], blank)]
+        scores[f"{color.label}_direct"] = data.exact(got, truth)
     scores["mean_direct"] = float(np.mean(list(scores.values())))
     return scores
 
@@ -192,11 +186,12 @@ class AccelRun:
         self.opt_state = self.optimizer.init(self.params)
         self.step_fn = make_step(cfg, self.optimizer)
         self.read = jax.jit(lambda pr, st, im: jnp.argmax(accel_model.logits(pr, st, im, cfg, COLORS, train=False)[0], -1))
-        self.val = validation_set(args.validation_count, cfg, alphabet)
+        self.val = data.validation_set(args.validation_count, cfg.input_width, cfg.input_height)
+        self.chars = alphabet.chars
         self.step, self.pictures, self.losses = 0, 0, []
 
     def validate(self) -> dict:
-        return validate(self.params, self.stats, self.cfg, self.val, self.read)
+        return validate(self.params, self.stats, self.cfg, self.val, self.read, self.chars)
 
     def save(self, log_rows) -> None:
         save(self.args.out, self.params, self.stats, self.arrays[ARCH_KEY],

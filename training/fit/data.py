@@ -39,6 +39,17 @@ def validation_set(count: int, input_width: int, input_height: int):
     return images, samples
 
 
+def answered(samples, color: Color) -> tuple[list[int], list[str]]:
+    """The validation samples that hold ``color``: their indices and their answers in it."""
+    idx = [i for i, s in enumerate(samples) if s.answer(color)]
+    return idx, [samples[i].answer(color) for i in idx]
+
+
+def exact(got: list[str], truth: list[str]) -> float:
+    """The share of ``got`` equal to ``truth``: both trainers' validation score."""
+    return float(np.mean([g == t for g, t in zip(got, truth)]))
+
+
 @dataclass(frozen=True)
 class FeedConfig:
     input_width: int = 100

@@ -103,14 +103,13 @@ def validate(trainer: "Trainer", val) -> dict:
     images, samples = val
     scores, chinese = {}, []
     for color in HEAD_ORDER:
-        idx = [i for i, s in enumerate(samples) if s.answer(color)]
-        truth = [samples[i].answer(color) for i in idx]
+        idx, truth = data.answered(samples, color)
         for route, head in (("direct", color.label), ("fallback", Color.RED.label)):
             if route == "fallback" and color is Color.RED:
                 continue
             batch = images[idx] if route == "direct" else to_red(images[idx], color)
             got = trainer.texts(batch, head)
-            scores[f"{color.label}_{route}"] = float(np.mean([g == t for g, t in zip(got, truth)]))
+            scores[f"{color.label}_{route}"] = data.exact(got, truth)
             if route == "direct":
                 chinese += [g == t for g, t in zip(got, truth) if any(charset.is_chinese(c) for c in t)]
     scores["mean"] = float(np.mean(list(scores.values())))

@@ -304,9 +304,16 @@ class SqlStore:
         except self.UNAVAILABLE as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    def _migrate(self) -> None:
-        """Creates the schema, or brings an older store's up to ``SCHEMA_VERSION``, in one transaction."""
+    def _migrate(self, create: bool = True) -> None:
+        """Creates the schema, or brings an older store's up to ``SCHEMA_VERSION``, in one
+        transaction. A reader (``create`` False) changes nothing: it only checks the version."""
         q = self._q
+        if not create:
+            found = q("SELECT MAX(version) FROM schema_version").fetchone()[0] if self._has_schema() else None
+            if found != SCHEMA_VERSION:
+                raise RuntimeError(f"{self.where} holds no feedback store of schema version {SCHEMA_VERSION} "
+                                   f"(found {found}); a server started on it creates or migrates it")
+            return
         q(self.BEGIN)
         try:
             found = q("SELECT MAX(version) FROM schema_version").fetchone()[0] if self._has_schema() else None
@@ -347,9 +354,10 @@ class SQLiteStore(SqlStore):
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a report acknowledged is on disk
-            self._migrate()
+            self._migrate(create)
 
     def _has_schema(self) -> bool:
         return self._q("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone() is not None
@@ -360,12 +368,13 @@ class SQLiteStore(SqlStore):
 
 def open_store(spec: str | Path, create: bool = True) -> FeedbackStore:
     """The store a spec names: ``postgresql://...`` (a PostgreSQL database, shared by a fleet:
-    ``captcha_core.feedback_postgres``) or a file path (SQLite). ``create``: make the SQLite file
-    when it is missing."""
+    ``captcha_core.feedback_postgres``) or a file path (SQLite). ``create``: make the store (the
+    file, the schema) or migrate it when needed, as the server does; readers pass False and
+    change nothing."""
     text = str(spec)
     if text.startswith(("postgresql://", "postgres://")):
         from .feedback_postgres import PostgresStore
-        return PostgresStore(text)
+        return PostgresStore(text, create)
     if "://" in text:
         raise ValueError(f"{text.split('://')[0]}:// stores are not supported; give postgresql://... or a file path "
                          "(SQLite)")

@@ -2,7 +2,9 @@
 (``--feedback-store postgresql://user:password@host:5432/dbname``). The same schema, queries and
 migrations as the SQLite store (``captcha_core.feedback.SqlStore``), in PostgreSQL's types;
 every report is committed (and, with PostgreSQL's default ``synchronous_commit``, on disk)
-before the call that stored it returns. Needs ``psycopg`` (the ``server`` extra installs it).
+before the call that stored it returns. Needs ``psycopg`` (the ``serve`` extra installs it).
+psycopg prepares the statements it runs often: behind PgBouncer, use its session mode or
+connect to PostgreSQL directly.
 """
 from __future__ import annotations
 
@@ -22,20 +24,31 @@ class PostgresStore(SqlStore):
     MIGRATIONS = POSTGRES_MIGRATIONS
     PLACEHOLDER = "%s"
 
-    def __init__(self, url: str, connect_timeout: int = 10):
+    def __init__(self, url: str, create: bool = True, connect_timeout: int = 10):
+        """``create``: create or migrate the schema (the server); readers pass False."""
         import psycopg
         self.UNAVAILABLE = (psycopg.OperationalError,)
         self._idle = psycopg.pq.TransactionStatus.IDLE
-        self.where = url.split("@")[-1]  # no password in messages
-        self._connect = lambda: psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+        self.where = url.split("@")[-1].split("?")[0]  # no password in messages
+        # text as str whatever the database's encoding; a dead peer noticed in seconds, not at
+        # the kernel's minutes; no statement longer than 10 s (a call holds the store's lock)
+        self._connect = lambda: psycopg.connect(
+            url, autocommit=True, connect_timeout=connect_timeout, client_encoding="utf8", keepalives=1,
+            keepalives_idle=15, keepalives_interval=5, keepalives_count=3, tcp_user_timeout=20_000,
+            options="-c statement_timeout=10000")
         self._db = self._connect()
         self._lock = threading.Lock()
         with self._lock:
-            self._q("SELECT pg_advisory_lock(4242)")  # replicas starting together migrate one at a time
+            if not create:
+                self._migrate(create=False)
+                return
+            self._q("SET lock_timeout = '60s'")  # replicas starting together migrate one at a time,
+            self._q("SELECT pg_advisory_lock(4242)")  # and none waits forever for a stuck one
             try:
                 self._migrate()
             finally:
                 self._q("SELECT pg_advisory_unlock(4242)")
+                self._q("RESET lock_timeout")
 
     def _q(self, sql: str, args=()):
         """As ``SqlStore._q``; a connection the server closed (a restart, a failover) is opened

@@ -9,8 +9,8 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
-from .channel import RETRYABLE, ChannelSettings
-from .errors import ClientClosed, from_rpc_error
+from .channel import RETRYABLE, ChannelSettings, replica_addresses
+from .errors import ClientClosed, NotFound, Unavailable, from_rpc_error
 from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
 
@@ -20,12 +20,14 @@ class AsyncCaptchaClient:
     def __init__(self, target, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
                  tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
                  certificate_chain: bytes | None = None, token: str | None = None, options=(),
-                 min_confidence: float | None = None):
+                 min_confidence: float | None = None, server_name: str | None = None):
         self.min_confidence = check_min_confidence(min_confidence)  # every request's advice threshold
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
-                                        certificate_chain, token)
+                                        certificate_chain, token, server_name)
+        self._target, self._options = target, options
         self._channel = self.settings.channel(target, options, grpc.aio)
         self._stub = pb_grpc.CaptchaServiceStub(self._channel)
+        self._replicas: dict[str, tuple] = {}  # address -> (channel, stub), for reports
         self._closed = False
 
     async def __aenter__(self) -> "AsyncCaptchaClient":
@@ -38,6 +40,8 @@ class AsyncCaptchaClient:
         if not self._closed:
             self._closed = True
             await self._channel.close()
+            for channel, _ in self._replicas.values():
+                await channel.close()
 
     async def _call(self, method, request, timeout):
         if self._closed:
@@ -85,5 +89,19 @@ class AsyncCaptchaClient:
     async def report(self, result, accepted: bool = True, submitted_text: str | None = None, *,
                      timeout: float | None = None) -> Outcome:
         """As ``CaptchaClient.report``."""
-        reply = await self._call(self._stub.ReportOutcome, report_request(result, accepted, submitted_text), timeout)
+        request = report_request(result, accepted, submitted_text)
+        try:
+            reply = await self._call(self._stub.ReportOutcome, request, timeout)
+        except NotFound as not_found:
+            for address in replica_addresses(self._target):  # as CaptchaClient.report
+                if address not in self._replicas:
+                    channel = self.settings.channel(address, self._options, grpc.aio)
+                    self._replicas[address] = (channel, pb_grpc.CaptchaServiceStub(channel))
+                try:
+                    reply = await self._call(self._replicas[address][1].ReportOutcome, request, timeout)
+                    break
+                except (NotFound, Unavailable) as exc:
+                    not_found = exc if isinstance(exc, NotFound) else not_found
+            else:
+                raise not_found
         return Outcome(reply.stored, reply.verified)

@@ -3,6 +3,8 @@ balancing over several replicas."""
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from dataclasses import dataclass
 
 import grpc
@@ -20,6 +22,7 @@ class ChannelSettings:
     private_key: bytes | None = None
     certificate_chain: bytes | None = None
     token: str | None = None
+    server_name: str | None = None  # the name in the replicas' certificate (TLS to a list of IPs)
 
     def metadata(self):
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
@@ -36,8 +39,13 @@ class ChannelSettings:
         if not any(name == "grpc.lb_policy_name" for name, _ in options):
             options.append(("grpc.lb_policy_name", "round_robin"))
         creds = self.credentials()
-        target = resolve_target(target)
-        return module.secure_channel(target, creds, options) if creds else module.insecure_channel(target, options)
+        resolved = resolve_target(target)
+        if creds and self.server_name:
+            options += [("grpc.ssl_target_name_override", self.server_name),
+                        ("grpc.default_authority", self.server_name)]
+        elif creds and resolved.startswith(("ipv4:", "ipv6:")) and "," in resolved:
+            raise ValueError("TLS to a list of replicas needs server_name= (the name their certificate holds)")
+        return module.secure_channel(resolved, creds, options) if creds else module.insecure_channel(resolved, options)
 
     def delay(self, attempt: int) -> float:
         return self.backoff * (2 ** attempt)
@@ -54,12 +62,40 @@ def resolve_target(target) -> str:
         raise ValueError("no address to call: give \"host:port\" or a list of \"ip:port\"")
     families = set()
     for address in replicas:
-        host = address.rsplit(":", 1)[0].strip("[]")
+        found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d{1,5})", str(address))
         try:
-            families.add(ipaddress.ip_address(host).version)
-        except ValueError:
-            raise ValueError(f"{address!r}: a list of replicas takes IP addresses (\"10.0.0.7:50051\"); "
-                             "for names, give one \"dns:///name:port\" target") from None
+            families.add(ipaddress.ip_address(found.group(1).strip("[]")).version)
+        except (AttributeError, ValueError):
+            raise ValueError(f"{address!r}: a list of replicas takes \"ip:port\" (\"10.0.0.7:50051\", "
+                             "\"[fd00::7]:50051\"); for names, give one \"dns:///name:port\" target") from None
     if len(families) > 1:
         raise ValueError("a list of replicas takes addresses of one family (IPv4 or IPv6)")
     return f"ipv{families.pop()}:" + ",".join(replicas)
+
+
+def replica_addresses(target) -> list[str]:
+    """The "ip:port" of every replica behind ``target``: the list itself, or what a
+    "dns:///name:port" resolves to now; [] for a single "host:port" (one replica)."""
+    if not isinstance(target, str):
+        return list(target)
+    if not target.startswith("dns:"):
+        return []
+    host, port = target.split("/")[-1].rsplit(":", 1)
+    found = {info[4][0] for info in socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)}
+    return sorted(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in found)
+
+
+def first_found(call, stubs):
+    """``call(stub)`` on each stub in turn until one knows the answer: its reply. A replica that
+    does not (NotFound) or cannot be reached (Unavailable) is passed over; when none knows it, the
+    last NotFound is raised."""
+    from .errors import NotFound, Unavailable
+    missing = NotFound("no replica knows this answer_id (unknown, or expired)")
+    for stub in stubs:
+        try:
+            return call(stub)
+        except NotFound as exc:
+            missing = exc
+        except Unavailable:
+            continue
+    raise missing

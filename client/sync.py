@@ -9,8 +9,8 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
-from .channel import RETRYABLE, ChannelSettings
-from .errors import ClientClosed, from_rpc_error
+from .channel import RETRYABLE, ChannelSettings, first_found, replica_addresses
+from .errors import ClientClosed, NotFound, from_rpc_error
 from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
 
@@ -25,12 +25,14 @@ class CaptchaClient:
     def __init__(self, target, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
                  tls: bool = False, root_certificates: bytes | None = None, private_key: bytes | None = None,
                  certificate_chain: bytes | None = None, token: str | None = None, options=(),
-                 min_confidence: float | None = None):
+                 min_confidence: float | None = None, server_name: str | None = None):
         self.min_confidence = check_min_confidence(min_confidence)  # every request's advice threshold
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
-                                        certificate_chain, token)
+                                        certificate_chain, token, server_name)
+        self._target, self._options = target, options
         self._channel = self.settings.channel(target, options, grpc)
         self._stub = pb_grpc.CaptchaServiceStub(self._channel)
+        self._replicas: dict[str, tuple] = {}  # address -> (channel, stub), for reports
         self._closed = False
 
     def __enter__(self) -> "CaptchaClient":
@@ -43,6 +45,8 @@ class CaptchaClient:
         if not self._closed:
             self._closed = True
             self._channel.close()
+            for channel, _ in self._replicas.values():
+                channel.close()
 
     def _call(self, method, request, timeout):
         if self._closed:
@@ -101,5 +105,17 @@ class CaptchaClient:
         """Reports the platform's verdict on ``result`` (a Result, or its ``answer_id``):
         ``accepted`` as the platform said; ``submitted_text`` when what was submitted was not the
         server's answer (a person's reading, say). Idempotent: the same report again is fine."""
-        reply = self._call(self._stub.ReportOutcome, report_request(result, accepted, submitted_text), timeout)
+        request = report_request(result, accepted, submitted_text)
+        try:
+            reply = self._call(self._stub.ReportOutcome, request, timeout)
+        except NotFound:
+            # over several replicas the answer waits on the one that gave it: ask each in turn
+            reply = first_found(lambda stub: self._call(stub.ReportOutcome, request, timeout), self._replica_stubs())
         return Outcome(reply.stored, reply.verified)
+
+    def _replica_stubs(self):
+        for address in replica_addresses(self._target):
+            if address not in self._replicas:
+                channel = self.settings.channel(address, self._options, grpc)
+                self._replicas[address] = (channel, pb_grpc.CaptchaServiceStub(channel))
+            yield self._replicas[address][1]

@@ -60,6 +60,18 @@ def test_a_list_of_replicas_becomes_grpcs_static_address_list():
     assert resolve_target("dns:///captcha-headless:50051") == "dns:///captcha-headless:50051"
     assert resolve_target(["10.0.0.7:50051", "10.0.0.8:50051"]) == "ipv4:10.0.0.7:50051,10.0.0.8:50051"
     assert resolve_target(["[::1]:50051", "[fe80::1]:6000"]) == "ipv6:[::1]:50051,[fe80::1]:6000"
-    for bad in ([], ["captcha-0:50051"], ["10.0.0.7:1", "[::1]:2"]):
+    for bad in ([], ["captcha-0:50051"], ["10.0.0.7:1", "[::1]:2"], ["10.0.0.7"], ["::1:50051"]):
         with pytest.raises(ValueError):
             resolve_target(bad)
+
+
+def test_tls_to_a_list_of_replicas_names_their_certificate_and_reports_know_every_replica():
+    import pytest
+
+    from client.channel import ChannelSettings, replica_addresses
+    replicas = ["10.0.0.7:50051", "10.0.0.8:50051"]
+    with pytest.raises(ValueError, match="server_name"):
+        ChannelSettings(tls=True).channel(replicas, ())
+    ChannelSettings(tls=True, server_name="captcha.example").channel(replicas, ()).close()
+    assert replica_addresses(replicas) == replicas and replica_addresses("localhost:50051") == []
+    assert "127.0.0.1:50051" in replica_addresses("dns:///localhost:50051")

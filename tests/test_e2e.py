@@ -183,3 +183,36 @@ def test_one_client_balances_over_two_replicas_and_loses_nothing_when_one_stops(
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_a_report_reaches_the_replica_that_answered(tmp_path):
+    """Balanced over two replicas, a verdict lands on whichever replica the channel picks; the
+    SDK asks the others when that one does not know the answer. Sync and async clients alike."""
+    import asyncio
+
+    from client import AsyncCaptchaClient
+    from tests.fakes import solid_png
+    procs = []
+    try:
+        for name in ("a", "b"):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models", "--log-level", "WARNING",
+                 "--feedback-store", str(tmp_path / f"{name}.db")],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        replicas = [f"127.0.0.1:{int(p.stdout.readline().rsplit(' ', 1)[1])}" for p in procs]
+        pictures = [solid_png((40 + i, 90, 200)) for i in range(8)]
+        with CaptchaClient(replicas) as client:
+            results = [client.recognize(png, "blue") for png in pictures]
+            client.list_models()  # round-robin is one call further on: each report goes first to the other replica
+            assert all(client.report(r, accepted=True).stored for r in results)
+            assert not any(client.report(r, accepted=True).stored for r in results)  # idempotent, wherever asked
+
+        async def async_reports():
+            async with AsyncCaptchaClient(replicas) as client:
+                answered = [await client.recognize(png, "black") for png in pictures]
+                await client.list_models()
+                return [(await client.report(r, accepted=False)).stored for r in answered]
+        assert all(asyncio.run(async_reports()))
+    finally:
+        for proc in procs:
+            proc.kill()

@@ -112,3 +112,23 @@ def test_a_connection_the_server_dropped_is_opened_again(postgres_url):
         assert store.counts()["samples"] == 2
     finally:
         store.close()
+
+
+def test_readers_change_nothing_and_refuse_what_is_not_a_current_store(tmp_path, postgres_url):
+    """``training``'s readers open the store with create=False: an empty database or a store of an
+    older schema is refused, not created or migrated under the server's feet."""
+    import sqlite3
+    with pytest.raises(RuntimeError, match="schema version"):
+        open_store(postgres_url, create=False)
+    open_store(postgres_url).close()  # the server creates it
+    reader = open_store(postgres_url, create=False)
+    assert reader.counts()["samples"] == 0
+    reader.close()
+    old = tmp_path / "old.db"
+    db = sqlite3.connect(old)
+    db.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);")
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError, match="found 1"):
+        open_store(old, create=False)
+    assert sqlite3.connect(old).execute("SELECT version FROM schema_version").fetchall() == [(1,)]

@@ -107,7 +107,7 @@ def wait_for_versions(client: CaptchaClient, versions: dict, seconds: float = 60
     return versions
 
 
-def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int) -> dict:
+def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int, extra: tuple[str, ...] = ()) -> dict:
     work = Path(tempfile.mkdtemp(prefix="feedback-sim-"))
     models, store = work / "models", work / "feedback.db"
     shutil.copytree(ROOT / "saved_models", models)
@@ -124,7 +124,7 @@ def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int) -
             for count in counts:
                 crawled = crawl(client, crawl_pictures[done:count], rng)
                 done = count
-                tuned = finetune(store, models, minutes, frozen_limit, work / f"finetune-{count}.json")
+                tuned = finetune(store, models, minutes, frozen_limit, work / f"finetune-{count}.json", extra)
                 versions = wait_for_versions(client, versions) if tuned["exported"] else versions
                 rows.append({"verdicts": count, **measure(client, test), "versions": versions, "crawl": crawled,
                              "finetune": {k: tuned.get(k) for k in ("exported", "reason", "held_out_gain_points",
@@ -134,12 +134,14 @@ def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int) -
         proc.terminate()
         proc.wait(30)
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes_per_finetune": minutes,
-            "test_pictures": test_count, "rows": rows}
+            "test_pictures": test_count, "finetune_args": list(extra), "rows": rows}
 
 
-def finetune(store: Path, models: Path, minutes: float, frozen_limit: int, report: Path) -> dict:
+def finetune(store: Path, models: Path, minutes: float, frozen_limit: int, report: Path,
+             extra: tuple[str, ...] = ()) -> dict:
+    """``extra``: more ``training.fit.finetune`` arguments (a recipe to try: ``--lr 1e-4``)."""
     cmd = [sys.executable, "-m", "training.fit.finetune", "--store", str(store), "--models", str(models),
-           "--minutes", str(minutes), "--frozen-limit", str(frozen_limit), "--report", str(report)]
+           "--minutes", str(minutes), "--frozen-limit", str(frozen_limit), "--report", str(report), *extra]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return json.loads(report.read_text())
 
@@ -190,9 +192,10 @@ def main() -> None:
     p.add_argument("--frozen-limit", type=int, default=500, help="pictures of each frozen set the fine-tune checks")
     p.add_argument("--out", type=Path, default=ROOT / "docs")
     p.add_argument("--render", type=Path, help="only write the table and plot again from this feedback-sim.json")
+    p.add_argument("--finetune-args", default="", help='more training.fit.finetune arguments, e.g. "--lr 1e-4"')
     args = p.parse_args()
     result = json.loads(args.render.read_text()) if args.render else \
-        run(sorted(args.counts), args.minutes, args.test, args.frozen_limit)
+        run(sorted(args.counts), args.minutes, args.test, args.frozen_limit, tuple(args.finetune_args.split()))
     write(result, args.out)
     print((args.out / "feedback-sim.md").read_text())
 

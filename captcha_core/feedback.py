@@ -6,9 +6,10 @@ asked in one colour, kept once however often it was reported; it gets a *verifie
 platform accepted a text for it, and may get an *imported label* (a person's or a solving
 service's reading, ``training.artifacts.feedback import``), kept apart and never called verified.
 
-``open_store(spec)`` opens the engine a spec names: a path is an SQLite file (WAL, one file); the
-``FeedbackStore`` protocol is what another engine implements. Plain sqlite3, no other dependency:
-the server writes the store and ``training.artifacts.feedback`` reads it.
+``open_store(spec)`` opens the engine a spec names: a path is an SQLite file (WAL, one file), a
+``postgresql://`` URL a database a fleet shares (``captcha_core.feedback_postgres``). Both are
+``SqlStore``: the same queries and migrations, in each engine's types. The server writes the store
+and ``training`` reads it.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
-from .channel import RETRYABLE, ChannelSettings, replica_addresses
+from .channel import RETRYABLE, ChannelSettings, Replicas
 from .errors import ClientClosed, NotFound, Unavailable, from_rpc_error
 from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
@@ -24,10 +24,9 @@ class AsyncCaptchaClient:
         self.min_confidence = check_min_confidence(min_confidence)  # every request's advice threshold
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
                                         certificate_chain, token, server_name)
-        self._target, self._options = target, options
         self._channel = self.settings.channel(target, options, grpc.aio)
         self._stub = pb_grpc.CaptchaServiceStub(self._channel)
-        self._replicas: dict[str, tuple] = {}  # address -> (channel, stub), for reports
+        self._replicas = Replicas(self.settings, target, options, grpc.aio)
         self._closed = False
 
     async def __aenter__(self) -> "AsyncCaptchaClient":
@@ -40,7 +39,7 @@ class AsyncCaptchaClient:
         if not self._closed:
             self._closed = True
             await self._channel.close()
-            for channel, _ in self._replicas.values():
+            for channel in self._replicas.channels.values():
                 await channel.close()
 
     async def _call(self, method, request, timeout):
@@ -92,16 +91,13 @@ class AsyncCaptchaClient:
         request = report_request(result, accepted, submitted_text)
         try:
             reply = await self._call(self._stub.ReportOutcome, request, timeout)
-        except NotFound as not_found:
-            for address in replica_addresses(self._target):  # as CaptchaClient.report
-                if address not in self._replicas:
-                    channel = self.settings.channel(address, self._options, grpc.aio)
-                    self._replicas[address] = (channel, pb_grpc.CaptchaServiceStub(channel))
+        except NotFound as missing:  # as CaptchaClient.report
+            for stub in self._replicas.stubs():
                 try:
-                    reply = await self._call(self._replicas[address][1].ReportOutcome, request, timeout)
+                    reply = await self._call(stub.ReportOutcome, request, timeout)
                     break
                 except (NotFound, Unavailable) as exc:
-                    not_found = exc if isinstance(exc, NotFound) else not_found
+                    missing = exc if isinstance(exc, NotFound) else missing
             else:
-                raise not_found
+                raise missing from None
         return Outcome(reply.stored, reply.verified)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from captcha.v1 import captcha_pb2_grpc as pb_grpc
+
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 
 
@@ -85,17 +87,19 @@ def replica_addresses(target) -> list[str]:
     return sorted(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in found)
 
 
-def first_found(call, stubs):
-    """``call(stub)`` on each stub in turn until one knows the answer: its reply. A replica that
-    does not (NotFound) or cannot be reached (Unavailable) is passed over; when none knows it, the
-    last NotFound is raised."""
-    from .errors import NotFound, Unavailable
-    missing = NotFound("no replica knows this answer_id (unknown, or expired)")
-    for stub in stubs:
-        try:
-            return call(stub)
-        except NotFound as exc:
-            missing = exc
-        except Unavailable:
-            continue
-    raise missing
+class Replicas:
+    """A stub per replica behind a target (``replica_addresses``), made when first asked for:
+    where a report goes when the balanced channel's pick does not know the answer (an answer
+    waits for its verdict on the replica that gave it)."""
+
+    def __init__(self, settings: ChannelSettings, target, options, module):
+        self._settings, self._target, self._options, self._module = settings, target, options, module
+        self.channels: dict[str, object] = {}
+        self._stubs: dict[str, object] = {}
+
+    def stubs(self):
+        for address in replica_addresses(self._target):
+            if address not in self._stubs:
+                self.channels[address] = self._settings.channel(address, self._options, self._module)
+                self._stubs[address] = pb_grpc.CaptchaServiceStub(self.channels[address])
+            yield self._stubs[address]

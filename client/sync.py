@@ -9,8 +9,8 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
-from .channel import RETRYABLE, ChannelSettings, first_found, replica_addresses
-from .errors import ClientClosed, NotFound, from_rpc_error
+from .channel import RETRYABLE, ChannelSettings, Replicas
+from .errors import ClientClosed, NotFound, Unavailable, from_rpc_error
 from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
 
@@ -29,10 +29,9 @@ class CaptchaClient:
         self.min_confidence = check_min_confidence(min_confidence)  # every request's advice threshold
         self.settings = ChannelSettings(timeout, retries, backoff, tls, root_certificates, private_key,
                                         certificate_chain, token, server_name)
-        self._target, self._options = target, options
         self._channel = self.settings.channel(target, options, grpc)
         self._stub = pb_grpc.CaptchaServiceStub(self._channel)
-        self._replicas: dict[str, tuple] = {}  # address -> (channel, stub), for reports
+        self._replicas = Replicas(self.settings, target, options, grpc)
         self._closed = False
 
     def __enter__(self) -> "CaptchaClient":
@@ -45,7 +44,7 @@ class CaptchaClient:
         if not self._closed:
             self._closed = True
             self._channel.close()
-            for channel, _ in self._replicas.values():
+            for channel in self._replicas.channels.values():
                 channel.close()
 
     def _call(self, method, request, timeout):
@@ -108,14 +107,13 @@ class CaptchaClient:
         request = report_request(result, accepted, submitted_text)
         try:
             reply = self._call(self._stub.ReportOutcome, request, timeout)
-        except NotFound:
-            # over several replicas the answer waits on the one that gave it: ask each in turn
-            reply = first_found(lambda stub: self._call(stub.ReportOutcome, request, timeout), self._replica_stubs())
+        except NotFound as missing:  # over several replicas: ask each in turn (``channel.Replicas``)
+            for stub in self._replicas.stubs():
+                try:
+                    reply = self._call(stub.ReportOutcome, request, timeout)
+                    break
+                except (NotFound, Unavailable) as exc:
+                    missing = exc if isinstance(exc, NotFound) else missing
+            else:
+                raise missing from None
         return Outcome(reply.stored, reply.verified)
-
-    def _replica_stubs(self):
-        for address in replica_addresses(self._target):
-            if address not in self._replicas:
-                channel = self.settings.channel(address, self._options, grpc)
-                self._replicas[address] = (channel, pb_grpc.CaptchaServiceStub(channel))
-            yield self._replicas[address][1]

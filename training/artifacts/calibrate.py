@@ -68,11 +68,16 @@ class Observations:
         return cls([], [], [], [], [])
 
     def add(self, answer, truth: str) -> None:
-        self.path_p.append(answer.path_confidence)
-        self.reads.append(answer.reads)
-        self.agreeing.append(answer.agreeing)
-        self.transform.append(answer.route.value == "color_transform")
-        self.correct.append(answer.text.upper() == truth.upper())
+        """A served answer (``server.plane.Answer``) and the truth it is judged against."""
+        self.append(answer.path_confidence, answer.reads, answer.agreeing, answer.route.value,
+                    answer.text.upper() == truth.upper())
+
+    def append(self, path_p: float, reads: int, agreeing: int, route: str, correct: bool) -> None:
+        self.path_p.append(path_p)
+        self.reads.append(reads)
+        self.agreeing.append(agreeing)
+        self.transform.append(route == "color_transform")
+        self.correct.append(correct)
 
     def extend(self, other: "Observations") -> None:
         for name in ("path_p", "reads", "agreeing", "transform", "correct"):
@@ -94,20 +99,19 @@ def asked(dataset, color: Color) -> tuple[list, list[str]]:
 def observe(plane, dataset, color: Color, route=None, also_direct: bool = False, workers: int = 64) -> Observations:
     """The answers ``plane`` gives for ``color`` (``route``: forced, or None: the server's policy);
     ``also_direct``: with the policy, a second-looked answer also counts as the direct answer it was."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from server.routing import Route
+
+    from ..evaluate.accuracy import served
     images, truths = asked(dataset, color)
     obs = Observations.empty()
-    with ThreadPoolExecutor(workers) as pool:
-        answers = list(pool.map(lambda image: plane.recognize_picture(image, color, route), images))
-        for answer, truth in zip(answers, truths):
-            obs.add(answer, truth)
-        if route is None and also_direct:
-            again = [i for i, a in enumerate(answers) if a.reads > 1]
-            direct = pool.map(lambda i: plane.recognize_picture(images[i], color, Route.DIRECT), again)
-            for i, answer in zip(again, direct):
-                obs.add(answer, truths[i])
+    answers = served(plane, color, images, workers, route)
+    for answer, truth in zip(answers, truths):
+        obs.add(answer, truth)
+    if route is None and also_direct:
+        again = [i for i, a in enumerate(answers) if a.reads > 1]
+        direct = served(plane, color, [images[i] for i in again], workers, Route.DIRECT)
+        for i, answer in zip(again, direct):
+            obs.add(answer, truths[i])
     return obs
 
 
@@ -230,11 +234,7 @@ def refit_from_store(model_dir: Path, store_spec: str, min_verdicts: int = 200) 
             old = Calibration.read(folder) or Calibration()
             obs = Observations.empty()
             for v in store.verdicts(color.label, int(folder.name)):
-                obs.path_p.append(v.path_confidence)
-                obs.reads.append(v.reads)
-                obs.agreeing.append(v.agreeing)
-                obs.transform.append(v.route == "color_transform")
-                obs.correct.append(v.accepted)
+                obs.append(v.path_confidence, v.reads, v.agreeing, v.route, v.accepted)
             if len(obs) < min_verdicts:
                 print(f"{color.label}: {len(obs)} verdicts on v{folder.name}'s answers, fewer than {min_verdicts}: kept")
                 continue

@@ -81,11 +81,12 @@ def policy(direct: list, fallback: list, threshold: float) -> list[str]:
             for d, f in zip(direct, fallback)]
 
 
-def served(plane, color: Color, images: list[np.ndarray], workers: int = 64) -> list:
+def served(plane, color: Color, images: list[np.ndarray], workers: int = 64, route=None) -> list:
     """What the server answers: every picture through the data plane (``server.plane``), as many at
-    once as ``workers`` callers would send (``server.plane.Answer`` each)."""
+    once as ``workers`` callers would send (``server.plane.Answer`` each). ``route``: forced (a
+    ``server.routing.Route``), or None: the server's policy."""
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda image: plane.recognize_picture(image, color), images))
+        return list(pool.map(lambda image: plane.recognize_picture(image, color, route), images))
 
 
 def calibration_figures(answers: list, truths: list[str]) -> dict:

@@ -194,10 +194,10 @@ class Run:
 
     def restore(self, trainer: Trainer) -> Trainer:
         """The run's latest checkpoint, else (``--init-from``) the newest exported models."""
-        self.checkpoints = tf.train.CheckpointManager(trainer.checkpoint(), str(self.args.run_dir / "ckpt"),
-                                                      max_to_keep=3)
+        checkpoint = trainer.checkpoint()
+        self.checkpoints = tf.train.CheckpointManager(checkpoint, str(self.args.run_dir / "ckpt"), max_to_keep=3)
         if self.checkpoints.latest_checkpoint:
-            trainer.checkpoint().restore(self.checkpoints.latest_checkpoint)
+            checkpoint.restore(self.checkpoints.latest_checkpoint)
             print(f"resumed from {self.checkpoints.latest_checkpoint} at step {int(trainer.step.numpy())}")
         elif self.args.init_from:
             from ..artifacts.restore import restore_from_saved_models

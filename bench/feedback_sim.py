@@ -1,7 +1,7 @@
 """Proof by simulation: does learning from the platform's verdicts raise accuracy on pictures the
 models never saw the like of?
 
-    python bench/feedback_sim.py [--counts 1000 5000 20000] [--minutes 15] [--test 1000]
+    python bench/feedback_sim.py [--counts 1000 5000 20000] [--minutes 10 20 45] [--test 1000]
 
 A stand-in platform draws pictures in a style training never used: faces held out of training
 entirely (``STAND_IN_FACES``: serif, narrow, oblique and mono Latin faces, a bold Chinese sans)
@@ -107,7 +107,7 @@ def wait_for_versions(client: CaptchaClient, versions: dict, seconds: float = 60
     return versions
 
 
-def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int, extra: tuple[str, ...] = ()) -> dict:
+def run(counts: list[int], minutes: list[float], test_count: int, frozen_limit: int, extra: tuple[str, ...] = ()) -> dict:
     work = Path(tempfile.mkdtemp(prefix="feedback-sim-"))
     models, store = work / "models", work / "feedback.db"
     shutil.copytree(ROOT / "saved_models", models)
@@ -121,14 +121,15 @@ def run(counts: list[int], minutes: float, test_count: int, frozen_limit: int, e
             versions = {m["name"]: m["version"] for m in client.list_models() if m["loaded"]}
             rows.append({"verdicts": 0, **measure(client, test), "versions": versions})
             print(json.dumps(rows[-1]), flush=True)
-            for count in counts:
+            for count, limit in zip(counts, minutes):
                 crawled = crawl(client, crawl_pictures[done:count], rng)
                 done = count
-                tuned = finetune(store, models, minutes, frozen_limit, work / f"finetune-{count}.json", extra)
+                tuned = finetune(store, models, limit, frozen_limit, work / f"finetune-{count}.json", extra)
                 versions = wait_for_versions(client, versions) if tuned["exported"] else versions
                 rows.append({"verdicts": count, **measure(client, test), "versions": versions, "crawl": crawled,
                              "finetune": {k: tuned.get(k) for k in ("exported", "reason", "held_out_gain_points",
-                                                                    "frozen_drop_points", "steps", "learned_from")}})
+                                                                    "frozen_drop_points", "frozen_set_drop_points", "steps",
+                                                                    "learned_from", "recipe")}, "minutes": limit})
                 print(json.dumps(rows[-1]), flush=True)
     finally:
         proc.terminate()
@@ -141,9 +142,16 @@ def finetune(store: Path, models: Path, minutes: float, frozen_limit: int, repor
              extra: tuple[str, ...] = ()) -> dict:
     """``extra``: more ``training.fit.finetune`` arguments (a recipe to try: ``--lr 1e-4``)."""
     cmd = [sys.executable, "-m", "training.fit.finetune", "--store", str(store), "--models", str(models),
-           "--minutes", str(minutes), "--frozen-limit", str(frozen_limit), "--report", str(report), *extra]
+           "--minutes", str(minutes), "--report", str(report), *extra]
+    if frozen_limit:
+        cmd += ["--frozen-limit", str(frozen_limit)]
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return json.loads(report.read_text())
+
+
+def minutes_text(result: dict) -> str:
+    minutes = result["minutes_per_finetune"]
+    return " / ".join(f"{m:g}" for m in minutes) if isinstance(minutes, list) else f"{minutes:g}"
 
 
 def write(result: dict, out: Path) -> None:
@@ -151,16 +159,16 @@ def write(result: dict, out: Path) -> None:
     (out / "feedback-sim.json").write_text(json.dumps(result, indent=2) + "\n")
     colors = [c.label for c in ALL_COLORS]
     lines = [f"# Learning from verdicts, simulated ({result['date']})", "",
-             f"`python bench/feedback_sim.py` ({result['minutes_per_finetune']} minutes of fine-tuning after each "
+             f"`python bench/feedback_sim.py` ({minutes_text(result)} minutes of fine-tuning after each "
              f"count, {result['test_pictures']} fresh stand-in pictures measured each time). Exact match on the "
              "stand-in pictures through the server (default policy):", "",
              "| verdicts | " + " | ".join(colors) + " | mean | change (points) | fine-tune: held-out verdicts "
-             "(points) | largest frozen drop (points) | exported |",
+             "(points) | largest frozen set drop (points, mean over its colours) | exported |",
              "|---|" + "---|" * (len(colors) + 5)]
     base = result["rows"][0]["mean"]
     for r in result["rows"]:
         tuned = r.get("finetune", {})
-        drops = tuned.get("frozen_drop_points") or {}
+        drops = tuned.get("frozen_set_drop_points") or {}
         worst = max(drops, key=drops.get) if drops else None
         lines.append(f"| {r['verdicts']} | " + " | ".join(f"{100 * r['per_color'].get(c, 0):.1f}%" for c in colors)
                      + f" | {100 * r['mean']:.1f}% | {100 * (r['mean'] - base):+.1f} | "
@@ -187,15 +195,20 @@ def write(result: dict, out: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--counts", type=int, nargs="+", default=[1000, 5000, 20000])
-    p.add_argument("--minutes", type=float, default=15.0, help="fine-tuning after each count")
+    p.add_argument("--minutes", type=float, nargs="+", default=[10.0, 20.0, 45.0],
+                   help="fine-tuning after each count: one figure for all, or one per count")
     p.add_argument("--test", type=int, default=1000, help="stand-in pictures measured each time")
-    p.add_argument("--frozen-limit", type=int, default=500, help="pictures of each frozen set the fine-tune checks")
+    p.add_argument("--frozen-limit", type=int, default=0, help="pictures of each frozen set the fine-tune checks (0: all)")
     p.add_argument("--out", type=Path, default=ROOT / "docs")
     p.add_argument("--render", type=Path, help="only write the table and plot again from this feedback-sim.json")
     p.add_argument("--finetune-args", default="", help='more training.fit.finetune arguments, e.g. "--lr 1e-4"')
     args = p.parse_args()
+    counts = sorted(args.counts)
+    if len(args.minutes) not in (1, len(counts)):
+        p.error(f"--minutes: one figure, or one per count ({len(counts)})")
+    minutes = args.minutes * len(counts) if len(args.minutes) == 1 else args.minutes
     result = json.loads(args.render.read_text()) if args.render else \
-        run(sorted(args.counts), args.minutes, args.test, args.frozen_limit, tuple(args.finetune_args.split()))
+        run(counts, minutes, args.test, args.frozen_limit, tuple(args.finetune_args.split()))
     write(result, args.out)
     print((args.out / "feedback-sim.md").read_text())
 

@@ -42,7 +42,7 @@ def test_exports_when_the_held_out_verdicts_improve(setup, tmp_path):
     # (a tiny model has no room for synthetic pictures besides: it learns "K7" alone in ~100 steps)
     job = CalibrationJob(scale=0.001, frozen=tmp_path / "frozen")  # a few calibration pictures: it is tested
     report = finetune(store, models, Recipe(minutes=5, steps=150, lr=0.01, batch_size=16, synthetic_share=0.0,
-                                            holdout=0.2), frozen, calibration=job)
+                                            holdout=0.2, average=0.0), frozen, calibration=job)
     assert (report["learned_from"], report["held_out"]) == (8, 2)
     assert report["before"]["held_out"]["red"] == [0, 2] and report["after"]["held_out"]["red"] == [2, 2]
     assert report["exported"] and report["held_out_gain_points"] == 100.0
@@ -69,11 +69,83 @@ def test_the_export_decision_by_hand():
     from training.fit.finetune import decide
     before = {"held_out": {"red": [5, 10], "blue": [2, 10]}, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.80}}
     better = {"held_out": {"red": [7, 10], "blue": [2, 10]}, "frozen": {"90x35/red": 0.898, "90x35/blue": 0.80}}
-    assert decide(before, better, 0.5) == (True, "better on the held-out verdicts, no frozen set and colour "
-                                                 "dropped more than 0.5 points")
-    forgot = {**better, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.79}}  # one colour lost a point
-    assert decide(before, forgot, 0.5) == (False, "90x35/blue dropped 1.00 points (more than 0.5)")
+    assert decide(before, better, 0.5) == (True, "better on the held-out verdicts, no frozen set dropped more "
+                                                 "than 0.5 points")
+    shifted = {**better, "frozen": {"90x35/red": 0.91, "90x35/blue": 0.795}}  # the set's mean gained
+    assert decide(before, shifted, 0.5)[0]
+    forgot = {**better, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.78}}  # the set's mean lost a point
+    assert decide(before, forgot, 0.5) == (False, "90x35 dropped 1.00 points (more than 0.5)")
     assert decide(before, before, 0.5) == (False, "not better on the held-out verdicts")
     no_frozen = {"held_out": before["held_out"], "frozen": {}}
     assert not decide(no_frozen, {**better, "frozen": {}}, 0.5)[0]
     assert decide(no_frozen, {**better, "frozen": {}}, 0.5, need_frozen=False)[0]
+
+
+@pytest.fixture
+def tuned(setup):
+    """A trainer restored from the tiny served models, the learn-from samples, and the models' folder."""
+    from training.artifacts.restore import architecture, restore_from_saved_models
+    from training.fit.finetune import verified_samples
+    from training.fit.train import Trainer
+    models, store, _ = setup
+    mcfg = architecture(models)
+    trainer = Trainer(mcfg, 0.01, 10**9)
+    restore_from_saved_models(trainer, models)
+    return trainer, verified_samples(store, mcfg.input_width, mcfg.input_height), models
+
+
+def weights(trainer):
+    """Every weight of the models, trained or not, in one fixed order."""
+    parts = [trainer.backbone, trainer.classifier, *trainer.heads.values()]
+    return [v.numpy().copy() for part in parts for v in part.weights]
+
+
+def test_a_moving_average_that_never_moves_keeps_the_served_weights(tuned):
+    from training.fit.finetune import Recipe, learn
+    trainer, samples, _ = tuned
+    served = weights(trainer)
+    learn(trainer, samples, Recipe(steps=5, lr=0.01, batch_size=8, synthetic_share=0.0, average=1.0))
+    assert all((a == b).all() for a, b in zip(served, weights(trainer)))
+    learn(trainer, samples, Recipe(steps=5, lr=0.01, batch_size=8, synthetic_share=0.0, average=0.0))
+    assert any((a != b).any() for a, b in zip(served, weights(trainer)))
+
+
+def test_distillation_adds_nothing_while_the_weights_are_the_served_ones(tuned):
+    import numpy as np
+    import tensorflow as tf
+    from training.artifacts.restore import restore_from_saved_models
+    from training.fit.finetune import Tuner, freeze_norms, verified_batch
+    from training.fit.train import Trainer
+    from training.net.encoding import Alphabet
+    from training.synth import charset
+    trainer, samples, models = tuned
+    freeze_norms(trainer)
+    teacher = Trainer(trainer.mcfg, 0.0, 10**9)
+    restore_from_saved_models(teacher, models)
+    rng = np.random.default_rng(0)
+    batch = [tf.constant(a) for a in verified_batch(samples, Alphabet(charset.vocabulary()), 6, rng)]
+    plain = float(trainer.ctc_objective(trainer.every_head(batch[0], True), *batch[1:], True))
+    assert float(Tuner(trainer, teacher, 1.0, 0.0, 0.0).step(*batch, 3)) == pytest.approx(plain, rel=1e-4)
+    # a teacher that reads otherwise: the same step costs more
+    student = Trainer(trainer.mcfg, 0.0, 10**9)
+    restore_from_saved_models(student, models)
+    freeze_norms(student)
+    for v in teacher.classifier.trainable_variables:
+        v.assign(v + rng.normal(0, 0.5, v.shape).astype(np.float32))
+    assert float(Tuner(student, teacher, 1.0, 0.0, 0.0).step(*batch, 3)) > plain + 1e-3
+
+
+def test_hard_rows_come_from_the_misread_samples(tuned):
+    import numpy as np
+    from training.fit.finetune import Labelled, misread, verified_batch
+    from training.net.encoding import Alphabet
+    trainer, samples, _ = tuned
+    read = trainer.texts(np.stack([s.image for s in samples]), "red")
+    wrong = ["Q" if r != "Q" else "K" for r in read]
+    relabelled = [Labelled(s.image, s.color, read[i] if i % 2 else wrong[i]) for i, s in enumerate(samples)]
+    assert misread(trainer, relabelled) == [i for i in range(len(samples)) if i % 2 == 0]
+    from training.synth import charset
+    alphabet = Alphabet(charset.vocabulary())
+    _, labels, _ = verified_batch(relabelled, alphabet, 12, np.random.default_rng(0), transform_share=0.0,
+                                  hard=([4], 1.0))
+    assert all((row[0] == alphabet.encode(relabelled[4].label)).all() for row in labels)

@@ -55,24 +55,34 @@ class Trainer:
         return tf.train.Checkpoint(backbone=self.backbone, classifier=self.classifier, step=self.step,
                                    pictures=self.pictures, optimizer=self.optimizer, **self.heads)
 
-    @tf.function(reduce_retracing=True)
-    def train_step(self, images, labels, weights):
-        """labels (B,4,L) and weights (B,4): one row per head (HEAD_ORDER); only rows with a
-        weight run through the classifier and the CTC loss."""
-        with tf.GradientTape() as tape:
-            feats = self.backbone(images, training=True)
-            every = tf.stack([self.heads[c.label](feats, training=True) for c in HEAD_ORDER], axis=1)
-            flat_weights = tf.reshape(weights, [-1])
-            rows = tf.where(flat_weights > 0)[:, 0]
-            chosen = tf.gather(tf.reshape(every, [-1, self.mcfg.steps, self.mcfg.sequence_width]), rows)
-            logits = self.classifier(chosen, training=True)
-            losses = ctc_loss(tf.gather(tf.reshape(labels, [-1, tf.shape(labels)[-1]]), rows), logits, self.blank)
-            w = tf.gather(flat_weights, rows)
-            loss = tf.reduce_sum(losses * w) / tf.maximum(tf.reduce_sum(w), 1.0)
+    def every_head(self, images, training: bool):
+        """(B*4, T, sequence width): each picture through every head, HEAD_ORDER rows per picture."""
+        feats = self.backbone(images, training=training)
+        every = tf.stack([self.heads[c.label](feats, training=training) for c in HEAD_ORDER], axis=1)
+        return tf.reshape(every, [-1, self.mcfg.steps, self.mcfg.sequence_width])
+
+    def ctc_objective(self, every, labels, weights, training: bool):
+        """The weighted mean CTC loss of the rows of ``every`` that have a weight: labels (B,4,L)
+        and weights (B,4), one row per head (HEAD_ORDER); only those rows run through the classifier."""
+        flat_weights = tf.reshape(weights, [-1])
+        rows = tf.where(flat_weights > 0)[:, 0]
+        logits = self.classifier(tf.gather(every, rows), training=training)
+        losses = ctc_loss(tf.gather(tf.reshape(labels, [-1, tf.shape(labels)[-1]]), rows), logits, self.blank)
+        w = tf.gather(flat_weights, rows)
+        return tf.reduce_sum(losses * w) / tf.maximum(tf.reduce_sum(w), 1.0)
+
+    def apply(self, tape: tf.GradientTape, loss, pictures) -> None:
+        """One optimiser step on ``loss`` (recorded by ``tape``), counting ``pictures``."""
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         self.step.assign_add(1)
-        self.pictures.assign_add(tf.cast(tf.shape(images)[0], tf.int64))
+        self.pictures.assign_add(tf.cast(pictures, tf.int64))
+
+    @tf.function(reduce_retracing=True)
+    def train_step(self, images, labels, weights):
+        with tf.GradientTape() as tape:
+            loss = self.ctc_objective(self.every_head(images, True), labels, weights, True)
+        self.apply(tape, loss, tf.shape(images)[0])
         return loss
 
     def read(self, images, head: str):

@@ -42,9 +42,10 @@ def test_exports_when_the_held_out_verdicts_improve(setup, tmp_path):
     # (a tiny model has no room for synthetic pictures besides: it learns "K7" alone in ~100 steps)
     job = CalibrationJob(scale=0.001, frozen=tmp_path / "frozen")  # a few calibration pictures: it is tested
     report = finetune(store, models, Recipe(minutes=5, steps=150, lr=0.01, batch_size=16, synthetic_share=0.0,
-                                            holdout=0.2, average=0.0), frozen, calibration=job)
-    assert (report["learned_from"], report["held_out"]) == (8, 2)
-    assert report["before"]["held_out"]["red"] == [0, 2] and report["after"]["held_out"]["red"] == [2, 2]
+                                            holdout=0.4, average=0.0), frozen, calibration=job)
+    assert (report["learned_from"], report["held_out"]) == (6, 4)
+    assert report["before"]["held_out"]["red"] == [0, 4] and report["after"]["held_out"]["red"] == [4, 4]
+    assert (report["held_out_fixed"], report["held_out_broken"]) == (4, 0)  # 4 >= 1.645 * sqrt(4)
     assert report["exported"] and report["held_out_gain_points"] == 100.0
     assert [v for v, _ in versions(models / "red")] == [1, 2]
     assert [v for v, _ in versions(models / "blue")] == [1, 2]
@@ -76,6 +77,11 @@ def test_the_export_decision_by_hand():
     forgot = {**better, "frozen": {"90x35/red": 0.90, "90x35/blue": 0.78}}  # the set's mean lost a point
     assert decide(before, forgot, 0.5) == (False, "90x35 dropped 1.00 points (more than 0.5)")
     assert decide(before, before, 0.5) == (False, "not better on the held-out verdicts")
+    # better by two pictures: the new weights fixed 2 and broke none, short of 1.645 * sqrt(2)
+    assert decide(before, better, 0.5, changed=(2, 0), z=1.645) == (
+        False, "not surely better on the held-out verdicts (2 fixed, 0 broken; needs 1.645 standard deviations)")
+    assert decide(before, better, 0.5, changed=(12, 4), z=1.645)[0]  # 8 >= 1.645 * 4
+    assert not decide(before, better, 0.5, changed=(22, 14), z=1.645)[0]  # 8 < 1.645 * 6
     no_frozen = {"held_out": before["held_out"], "frozen": {}}
     assert not decide(no_frozen, {**better, "frozen": {}}, 0.5)[0]
     assert decide(no_frozen, {**better, "frozen": {}}, 0.5, need_frozen=False)[0]

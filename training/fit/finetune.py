@@ -93,15 +93,30 @@ def verified_batch(samples: list[Labelled], alphabet: Alphabet, n: int, rng: np.
     return images, labels, weights
 
 
-def exact_by_color(trainer: Trainer, samples: list[Labelled]) -> dict:
-    """{colour: [right, count]} on the direct route (case-insensitive, as the platform checks)."""
+def reads_right(trainer: Trainer, samples: list[Labelled]) -> np.ndarray:
+    """Whether each sample is read right on the direct route (case-insensitive, as the platform checks)."""
+    right = np.zeros(len(samples), bool)
+    for color in ALL_COLORS:
+        idx = [i for i, s in enumerate(samples) if s.color is color]
+        if idx:
+            got = trainer.texts(np.stack([samples[i].image for i in idx]), color.label)
+            right[idx] = [g.upper() == samples[i].label.upper() for g, i in zip(got, idx)]
+    return right
+
+
+def by_color(samples: list[Labelled], right: np.ndarray) -> dict:
+    """{colour: [right, count]} from :func:`reads_right`."""
     out = {}
     for color in ALL_COLORS:
-        mine = [s for s in samples if s.color is color]
+        mine = [i for i, s in enumerate(samples) if s.color is color]
         if mine:
-            got = trainer.texts(np.stack([s.image for s in mine]), color.label)
-            out[color.label] = [sum(g.upper() == s.label.upper() for g, s in zip(got, mine)), len(mine)]
+            out[color.label] = [int(right[mine].sum()), len(mine)]
     return out
+
+
+def exact_by_color(trainer: Trainer, samples: list[Labelled]) -> dict:
+    """{colour: [right, count]} on the direct route."""
+    return by_color(samples, reads_right(trainer, samples))
 
 
 def overall(by_color: dict) -> float:
@@ -128,13 +143,19 @@ def set_drops(before: dict, after: dict) -> dict:
     return {name: float(np.mean(drops)) for name, drops in per_set.items()}
 
 
-def decide(before: dict, after: dict, max_drop: float, need_frozen: bool = True) -> tuple[bool, str]:
+def decide(before: dict, after: dict, max_drop: float, need_frozen: bool = True,
+           changed: tuple[int, int] | None = None, z: float = 0.0) -> tuple[bool, str]:
     """(export?, why): better on the held-out verdicts, and no frozen set (the mean over its colours)
-    more than ``max_drop`` points lower (``need_frozen``: refuse when there is no frozen set to check)."""
+    more than ``max_drop`` points lower (``need_frozen``: refuse when there is no frozen set to check).
+    ``changed``: (held-out samples the new weights fixed, ones they broke); better then means
+    fixed - broken >= ``z`` * sqrt(fixed + broken), a one-sided sign test (z 1.645: 95%)."""
     gain = overall(after["held_out"]) - overall(before["held_out"])
     drops = set_drops(before["frozen"], after["frozen"])
     if gain <= 0:
         return False, "not better on the held-out verdicts"
+    if changed is not None and changed[0] - changed[1] < z * float(np.sqrt(sum(changed))):
+        return False, (f"not surely better on the held-out verdicts ({changed[0]} fixed, {changed[1]} broken; "
+                       f"needs {z:g} standard deviations)")
     if need_frozen and not drops:
         return False, "no frozen evaluation set to check against (make eval-sets)"
     worst = max(drops, key=drops.get) if drops else None
@@ -158,6 +179,7 @@ class Recipe:
     average: float = 0.995         # decay of the weights' moving average that is kept (0: the last weights)
     holdout: float = 0.2
     max_drop: float = 0.5          # points a frozen set may lose
+    significance: float = 1.645    # standard deviations the held-out gain must clear (sign test)
     seed: int = 1
 
 
@@ -266,19 +288,23 @@ def finetune(store: str, models: Path, recipe: Recipe, frozen: list[Dataset], ex
         return {**report, "exported": None, "reason": "no verified samples to learn from"}
     trainer = Trainer(mcfg, recipe.lr, 10**9)
     restore_from_saved_models(trainer, models)
-    before = {"held_out": exact_by_color(trainer, held), "frozen": frozen_scores(trainer, frozen)}
+    right_before = reads_right(trainer, held)
+    before = {"held_out": by_color(held, right_before), "frozen": frozen_scores(trainer, frozen)}
     teacher = None
     if recipe.distill:
         teacher = Trainer(mcfg, recipe.lr, 10**9)
         restore_from_saved_models(teacher, models)
     report["steps"] = learn(trainer, learn_from, recipe, teacher)
-    after = {"held_out": exact_by_color(trainer, held), "frozen": frozen_scores(trainer, frozen)}
+    right_after = reads_right(trainer, held)
+    after = {"held_out": by_color(held, right_after), "frozen": frozen_scores(trainer, frozen)}
+    changed = (int((right_after & ~right_before).sum()), int((right_before & ~right_after).sum()))
+    report["held_out_fixed"], report["held_out_broken"] = changed
     report.update(before=before, after=after)
     report["held_out_gain_points"] = round(100 * (overall(after["held_out"]) - overall(before["held_out"])), 2)
     report["frozen_drop_points"] = {k: round(100 * (before["frozen"][k] - after["frozen"][k]), 2)
                                     for k in before["frozen"]}
     report["frozen_set_drop_points"] = {k: round(v, 2) for k, v in set_drops(before["frozen"], after["frozen"]).items()}
-    ok, report["reason"] = decide(before, after, recipe.max_drop, need_frozen)
+    ok, report["reason"] = decide(before, after, recipe.max_drop, need_frozen, changed, recipe.significance)
     report["exported"] = None
     if ok and export:
         export_all(trainer, models, int(trainer.step.numpy()), int(trainer.pictures.numpy()),

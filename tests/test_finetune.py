@@ -120,12 +120,12 @@ def test_distillation_adds_nothing_while_the_weights_are_the_served_ones(tuned):
     import numpy as np
     import tensorflow as tf
     from training.artifacts.restore import restore_from_saved_models
-    from training.fit.finetune import Tuner, freeze_norms, verified_batch
+    from training.fit.finetune import Tuner, freeze, verified_batch
     from training.fit.train import Trainer
     from training.net.encoding import Alphabet
     from training.synth import charset
     trainer, samples, models = tuned
-    freeze_norms(trainer)
+    freeze(trainer, norms=True, convs=False)
     teacher = Trainer(trainer.mcfg, 0.0, 10**9)
     restore_from_saved_models(teacher, models)
     rng = np.random.default_rng(0)
@@ -135,7 +135,7 @@ def test_distillation_adds_nothing_while_the_weights_are_the_served_ones(tuned):
     # a teacher that reads otherwise: the same step costs more
     student = Trainer(trainer.mcfg, 0.0, 10**9)
     restore_from_saved_models(student, models)
-    freeze_norms(student)
+    freeze(student, norms=True, convs=False)
     for v in teacher.classifier.trainable_variables:
         v.assign(v + rng.normal(0, 0.5, v.shape).astype(np.float32))
     assert float(Tuner(student, teacher, 1.0, 0.0, 0.0).step(*batch, 3)) > plain + 1e-3

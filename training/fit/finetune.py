@@ -198,10 +198,6 @@ def freeze(trainer: Trainer, norms: bool, convs: bool) -> None:
                          + [v for h in trainer.heads.values() for v in h.trainable_variables])
 
 
-def freeze_norms(trainer: Trainer) -> None:
-    freeze(trainer, norms=True, convs=False)
-
-
 class Tuner:
     """One fine-tuning step: CTC on every labelled row (verified and synthetic) and, with
     ``distill``, the served models' outputs of all four heads on the synthetic pictures (the
@@ -242,13 +238,7 @@ class Tuner:
 
 def misread(trainer: Trainer, samples: list[Labelled]) -> list[int]:
     """Indices of the samples that ``trainer`` reads wrong on the direct route."""
-    out = []
-    for color in ALL_COLORS:
-        idx = [i for i, s in enumerate(samples) if s.color is color]
-        if idx:
-            got = trainer.texts(np.stack([samples[i].image for i in idx]), color.label)
-            out += [i for i, g in zip(idx, got) if g.upper() != samples[i].label.upper()]
-    return sorted(out)
+    return [int(i) for i in np.flatnonzero(~reads_right(trainer, samples))]
 
 
 def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe, teacher: Trainer | None = None) -> int:

@@ -155,3 +155,17 @@ def test_hard_rows_come_from_the_misread_samples(tuned):
     _, labels, _ = verified_batch(relabelled, alphabet, 12, np.random.default_rng(0), transform_share=0.0,
                                   hard=([4], 1.0))
     assert all((row[0] == alphabet.encode(relabelled[4].label)).all() for row in labels)
+
+
+def test_a_synthetic_picture_teaches_as_many_heads_as_asked():
+    import numpy as np
+    from training.fit.finetune import keep_heads
+    weights = np.array([[1, 1, 1, 1], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]], np.float32)
+    rng = np.random.default_rng(0)
+    one = keep_heads(weights, 1, rng)
+    assert one.sum(axis=1).tolist() == [1, 1, 1, 0]
+    assert ((one > 0) <= (weights > 0)).all()          # only heads the picture had labels for
+    assert (one[1] == weights[1]).all()
+    assert (keep_heads(weights, 4, rng) == weights).all()
+    drawn = {int(np.flatnonzero(keep_heads(weights[:1], 1, rng)[0])[0]) for _ in range(40)}
+    assert drawn == {0, 1, 2, 3}                       # the kept head is drawn, not always the first

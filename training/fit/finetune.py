@@ -171,6 +171,7 @@ class Recipe:
     lr: float = 1e-4
     batch_size: int = 64
     synthetic_share: float = 0.5   # of each batch, synthetic pictures
+    synthetic_heads: int = 1       # heads each synthetic picture teaches (4: all it has labels for)
     freeze_norms: bool = True      # batch normalisation as served (its statistics kept, not relearned)
     freeze_convs: bool = False     # the convolutions as served: only the collapse, heads and classifier learn
     distill: float = 4.0           # weight of the served models' outputs on the synthetic pictures
@@ -200,8 +201,8 @@ def freeze(trainer: Trainer, norms: bool, convs: bool) -> None:
 
 class Tuner:
     """One fine-tuning step: CTC on every labelled row (verified and synthetic) and, with
-    ``distill``, the served models' outputs of all four heads on the synthetic pictures (the
-    batch's last rows) as targets (KL divergence, summed over the time steps); with ``anchor``, an
+    ``distill``, the served models' outputs on the synthetic pictures (the batch's last rows), for
+    the heads their CTC rows teach, as targets (KL divergence, summed over the time steps); with ``anchor``, an
     L2 pull of every weight toward its served value; with ``average``, a moving average of the
     weights (starting from the served ones) that :meth:`settle` puts in place at the end."""
 
@@ -215,13 +216,14 @@ class Tuner:
     def step(self, images, labels, weights, synthetic: int):
         t = self.trainer
         if self.distill:
-            served = self.teacher.every_head(images[-synthetic:], False)
+            rows = tf.where(tf.reshape(weights[-synthetic:], [-1]) > 0)[:, 0]
+            served = tf.gather(self.teacher.every_head(images[-synthetic:], False), rows)
             target = tf.nn.log_softmax(self.teacher.classifier(served, training=False))
         with tf.GradientTape() as tape:
             every = t.every_head(images, True)
             loss = t.ctc_objective(every, labels, weights, True)
             if self.distill:
-                own = tf.nn.log_softmax(t.classifier(every[-4 * synthetic:], training=True))
+                own = tf.nn.log_softmax(t.classifier(tf.gather(every[-4 * synthetic:], rows), training=True))
                 kl = tf.reduce_sum(tf.exp(target) * (target - own), axis=[1, 2])
                 loss += self.distill * tf.reduce_mean(kl)
             if self.anchor:
@@ -234,6 +236,17 @@ class Tuner:
     def settle(self) -> None:
         for mean, v in zip(self.averaged, self.trainer.variables):
             v.assign(mean)
+
+
+def keep_heads(weights: np.ndarray, heads: int, rng: np.random.Generator) -> np.ndarray:
+    """``weights`` (B,4) with at most ``heads`` of each row's weighted heads kept, drawn at random:
+    a picture that teaches fewer heads costs fewer rows of the classifier and its CTC."""
+    out = np.zeros_like(weights)
+    for i, row in enumerate(weights):
+        taught = np.flatnonzero(row > 0)
+        kept = rng.choice(taught, min(heads, len(taught)), replace=False) if len(taught) else taught
+        out[i, kept] = row[kept]
+    return out
 
 
 def misread(trainer: Trainer, samples: list[Labelled]) -> list[int]:
@@ -256,7 +269,8 @@ def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe, teacher: Tr
     while time.time() - start < recipe.minutes * 60 and not (recipe.steps and steps >= recipe.steps):
         parts = [verified_batch(samples, alphabet, recipe.batch_size - synthetic, rng, hard=hard)]
         if synthetic:
-            parts.append(make_batch(renderers, alphabet, fcfg, rng))
+            images, labels, weights = make_batch(renderers, alphabet, fcfg, rng)
+            parts.append((images, labels, keep_heads(weights, recipe.synthetic_heads, rng)))
         batch = [np.concatenate([p[i] for p in parts]) for i in range(3)]
         tuner.step(*[tf.constant(a) for a in batch], max(synthetic, 1))
         steps += 1

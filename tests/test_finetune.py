@@ -169,3 +169,21 @@ def test_a_synthetic_picture_teaches_as_many_heads_as_asked():
     assert (keep_heads(weights, 4, rng) == weights).all()
     drawn = {int(np.flatnonzero(keep_heads(weights[:1], 1, rng)[0])[0]) for _ in range(40)}
     assert drawn == {0, 1, 2, 3}                       # the kept head is drawn, not always the first
+
+
+def test_moved_rows_are_the_second_looks_views_of_the_sample():
+    import numpy as np
+    from captcha_core.colors import Color
+    from captcha_core.views import SHIFTS, shifted
+    from training.fit.finetune import Labelled, verified_batch
+    from training.net.encoding import Alphabet
+    from training.synth import charset
+    image = np.random.default_rng(3).integers(0, 256, (40, 100, 3), dtype=np.uint8)
+    samples = [Labelled(image, Color.RED, "AB12")]
+    alphabet = Alphabet(charset.vocabulary())
+    moved = [shifted(image, dx, dy) for dx, dy in SHIFTS[1:]]
+    images, _, _ = verified_batch(samples, alphabet, 20, np.random.default_rng(0), moved=1.0)
+    assert all(any((im == m).all() for m in moved) for im in images)
+    assert not any((im == image).all() for im in images)
+    images, _, _ = verified_batch(samples, alphabet, 5, np.random.default_rng(0), moved=0.0)
+    assert all((im == image).all() for im in images)

@@ -30,6 +30,7 @@ from captcha_core.colors import ALL_COLORS, Color
 from captcha_core.feedback import open_store
 from captcha_core.preprocess import resize
 from captcha_core.transforms import to_red
+from captcha_core.views import SHIFTS, shifted
 
 from ..synth import charset, eval_sets
 from .data import HEAD_ORDER, RED_HEAD, FeedConfig, make_batch, make_renderers
@@ -70,10 +71,11 @@ def split(samples: list[Labelled], holdout: float) -> tuple[list[Labelled], list
 
 
 def verified_batch(samples: list[Labelled], alphabet: Alphabet, n: int, rng: np.random.Generator,
-                   transform_share: float = 0.5, hard: tuple[list[int], float] = ((), 0.0)):
+                   transform_share: float = 0.5, hard: tuple[list[int], float] = ((), 0.0), moved: float = 0.0):
     """``n`` rows drawn from ``samples``: the asked colour's head learns each; for a colour other
     than red, with ``transform_share``, the red head learns it through the transform instead.
-    ``hard``: (indices of ``samples``, share of the rows drawn from them)."""
+    ``hard``: (indices of ``samples``, share of the rows drawn from them). ``moved``: the share of
+    rows shown as one of the second look's moved views (``captcha_core.views.SHIFTS``) instead."""
     heads = len(HEAD_ORDER)
     images = np.empty((n, *samples[0].image.shape), np.uint8)
     labels = np.full((n, heads, MAX_LEN), -1, np.int32)
@@ -86,8 +88,10 @@ def verified_batch(samples: list[Labelled], alphabet: Alphabet, n: int, rng: np.
         s = samples[int(k)]
         head = HEAD_ORDER.index(s.color)
         images[i] = s.image
+        if rng.random() < moved:
+            images[i] = shifted(s.image, *SHIFTS[int(rng.integers(1, len(SHIFTS)))])
         if s.color is not Color.RED and rng.random() < transform_share:
-            images[i], head = to_red(s.image[None], s.color)[0], RED_HEAD
+            images[i], head = to_red(images[i][None], s.color)[0], RED_HEAD
         labels[i, head] = alphabet.encode(s.label)
         weights[i, head] = 1.0
     return images, labels, weights
@@ -177,6 +181,7 @@ class Recipe:
     distill: float = 4.0           # weight of the served models' outputs on the synthetic pictures
     anchor: float = 0.0            # weight of the L2 pull toward the served weights
     hard_share: float = 0.5        # of the verified rows, drawn from samples the served models read wrong
+    moved_views: float = 0.0       # of the verified rows, shown moved by a pixel as the second look moves them
     average: float = 0.995         # decay of the weights' moving average that is kept (0: the last weights)
     holdout: float = 0.2
     max_drop: float = 0.5          # points a frozen set may lose
@@ -267,7 +272,8 @@ def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe, teacher: Tr
     renderers = make_renderers(fcfg) if synthetic else ()
     start, steps = time.time(), 0
     while time.time() - start < recipe.minutes * 60 and not (recipe.steps and steps >= recipe.steps):
-        parts = [verified_batch(samples, alphabet, recipe.batch_size - synthetic, rng, hard=hard)]
+        parts = [verified_batch(samples, alphabet, recipe.batch_size - synthetic, rng, hard=hard,
+                                moved=recipe.moved_views)]
         if synthetic:
             images, labels, weights = make_batch(renderers, alphabet, fcfg, rng)
             parts.append((images, labels, keep_heads(weights, recipe.synthetic_heads, rng)))

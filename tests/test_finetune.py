@@ -91,13 +91,13 @@ def test_the_export_decision_by_hand():
 def tuned(setup):
     """A trainer restored from the tiny served models, the learn-from samples, and the models' folder."""
     from training.artifacts.restore import architecture, restore_from_saved_models
-    from training.fit.finetune import verified_samples
+    from training.fit.finetune import stored_samples
     from training.fit.train import Trainer
     models, store, _ = setup
     mcfg = architecture(models)
     trainer = Trainer(mcfg, 0.01, 10**9)
     restore_from_saved_models(trainer, models)
-    return trainer, verified_samples(store, mcfg.input_width, mcfg.input_height), models
+    return trainer, stored_samples(store, mcfg.input_width, mcfg.input_height), models
 
 
 def weights(trainer):
@@ -187,3 +187,18 @@ def test_moved_rows_are_the_second_looks_views_of_the_sample():
     assert not any((im == image).all() for im in images)
     images, _, _ = verified_batch(samples, alphabet, 5, np.random.default_rng(0), moved=0.0)
     assert all((im == image).all() for im in images)
+
+
+def test_imported_labels_are_learned_from_only_when_asked_and_never_held_out(setup):
+    from training.fit.finetune import Recipe, finetune
+    models, store, frozen = setup
+    db = SQLiteStore(store)
+    db.add(Report("r0", noise_png(99), "red", "XX", 0.5, "direct", "red", 1, "XX", False, created=2000.0))
+    (unlabelled,) = list(db.unverified())
+    assert db.import_label(unlabelled.id, "K7")
+    db.close()
+    recipe = Recipe(minutes=5, steps=1, lr=0.0, batch_size=8, synthetic_share=0.0, holdout=0.4)
+    report = finetune(store, models, recipe, frozen, export=False)
+    assert (report["imported"], report["learned_from"], report["held_out"]) == (0, 6, 4)
+    report = finetune(store, models, Recipe(**{**recipe.__dict__, "imported": True}), frozen, export=False)
+    assert (report["imported"], report["learned_from"], report["held_out"]) == (1, 7, 4)

@@ -51,12 +51,13 @@ class Labelled:
     label: str
 
 
-def verified_samples(store_spec: str, width: int, height: int) -> list[Labelled]:
-    """The store's verified samples, oldest first, resized to the model input."""
+def stored_samples(store_spec: str, width: int, height: int, verified: bool = True) -> list[Labelled]:
+    """The store's verified samples (``verified``) or those with an imported label only, oldest
+    first, resized to the model input."""
     store = open_store(store_spec, create=False)
     try:
         out = []
-        for s in store.samples(verified=True):
+        for s in store.samples(verified=verified):
             picture = np.asarray(Image.open(io.BytesIO(s.picture)).convert("RGB"))
             out.append(Labelled(resize(picture, width, height), Color.parse(s.color), s.label))
         return out
@@ -181,6 +182,7 @@ class Recipe:
     distill: float = 4.0           # weight of the served models' outputs on the synthetic pictures
     anchor: float = 0.0            # weight of the L2 pull toward the served weights
     hard_share: float = 0.5        # of the verified rows, drawn from samples the served models read wrong
+    imported: bool = False         # learn from imported labels too (unchecked by the platform; never held out)
     moved_views: float = 0.0       # of the verified rows, shown moved by a pixel as the second look moves them
     average: float = 0.995         # decay of the weights' moving average that is kept (0: the last weights)
     holdout: float = 0.2
@@ -290,10 +292,12 @@ def finetune(store: str, models: Path, recipe: Recipe, frozen: list[Dataset], ex
     mcfg = architecture(models)
     if mcfg is None:
         raise SystemExit(f"no models in {models}")
-    samples = verified_samples(store, mcfg.input_width, mcfg.input_height)
+    samples = stored_samples(store, mcfg.input_width, mcfg.input_height)
     learn_from, held = split(samples, recipe.holdout)
-    report = {"verified": len(samples), "learned_from": len(learn_from), "held_out": len(held),
-              "recipe": recipe.__dict__}
+    imported = stored_samples(store, mcfg.input_width, mcfg.input_height, verified=False) if recipe.imported else []
+    learn_from += imported
+    report = {"verified": len(samples), "imported": len(imported), "learned_from": len(learn_from),
+              "held_out": len(held), "recipe": recipe.__dict__}
     if not learn_from:
         return {**report, "exported": None, "reason": "no verified samples to learn from"}
     trainer = Trainer(mcfg, recipe.lr, 10**9)

@@ -19,7 +19,6 @@ from captcha_core.preprocess import ImageLimits
 
 from . import http_api, reflection
 from .auth import BearerTokenInterceptor
-from .batching import BatchPolicy
 from .config import ServerConfig
 from .feedback import Feedback
 from .manager import ModelManager
@@ -83,7 +82,7 @@ def start(cfg: ServerConfig, loader=None) -> App:
         loader = runtime_loader(cfg.runtime, cfg.precision)
     metrics = Metrics()
     version_policy = VersionPolicy.parse(cfg.version_policy)
-    manager = ModelManager(cfg.model_dir, loader, BatchPolicy(cfg.max_batch, cfg.max_wait_ms / 1000.0, cfg.max_queue),
+    manager = ModelManager(cfg.model_dir, loader, cfg.batch_policy(),
                            on_batch=metrics.observe_batch, version_policy=version_policy)
     manager.refresh()
     if not manager.loaded():

@@ -38,6 +38,11 @@ class ServerConfig:
     feedback_max_mb: float = 64.0
     log_level: str = "INFO"
 
+    def batch_policy(self):
+        """The batching these settings give each model (``server.batching.BatchPolicy``)."""
+        from .batching import BatchPolicy
+        return BatchPolicy(self.max_batch, self.max_wait_ms / 1000.0, self.max_queue)
+
 
 # flag name -> (type, help); the environment variable is CAPTCHA_<NAME>
 _FLAGS = {

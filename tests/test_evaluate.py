@@ -126,3 +126,18 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
     (plot,) = plot_calibration(report["calibration"], tmp_path / "plots")
     assert plot.name == "calibration-set.png" and plot.stat().st_size > 1000
     repo.close()
+
+
+def test_the_evaluations_plane_batches_as_the_server_does(tiny_saved_models):
+    """``open_plane`` (evaluation, calibration, read_real) serves with the server's defaults:
+    its threshold, second look and batching, not the manager's own."""
+    from server.config import ServerConfig
+    from training.evaluate.accuracy import open_plane
+    plane = open_plane(tiny_saved_models, "tensorflow")
+    try:
+        defaults = ServerConfig()
+        assert plane.manager._policy == defaults.batch_policy()
+        assert plane.router.threshold == defaults.confidence_threshold
+        assert plane.router.views == defaults.second_look_views
+    finally:
+        plane.manager.close()

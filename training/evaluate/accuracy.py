@@ -172,14 +172,14 @@ def loaded_models(plane) -> dict:
 
 
 def open_plane(model_dir: Path, runtime: str = "auto", views: int | None = None):
-    """A data plane over the models in ``model_dir`` with the server's default policy (``views``:
+    """A data plane over the models in ``model_dir`` with the server's default policy and batching (``views``:
     the second look's views instead of the default), loaded."""
     from server.config import ServerConfig
     from server.manager import ModelManager
     from server.models import loader
     from server.plane import DataPlane
     defaults = ServerConfig()
-    manager = ModelManager(model_dir, loader(runtime, defaults.precision))
+    manager = ModelManager(model_dir, loader(runtime, defaults.precision), defaults.batch_policy())
     manager.refresh()
     return DataPlane.over(manager, defaults.confidence_threshold, views or defaults.second_look_views)
 

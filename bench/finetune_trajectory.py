@@ -1,5 +1,6 @@
 """A fine-tune's trajectory: every ``--every`` steps, the gain on held-out samples, on fresh
-stand-in pictures read on the direct route, and what each frozen set lost, for one recipe.
+stand-in pictures read on the direct route and on 1,000 of the samples it learns from, and what
+each frozen set lost, for one recipe.
 
     python bench/finetune_trajectory.py --store FEEDBACK.db [--every 500 --steps 2000] [--recipe JSON] [--out F.json]
     python bench/finetune_trajectory.py --true-labels 12000 ...
@@ -53,10 +54,12 @@ def tuner_for(models: Path, recipe):
     return mcfg, trainer, F.Tuner(trainer, teacher, recipe.distill, recipe.anchor, recipe.average)
 
 
-def scores(trainer, held, stand, frozen) -> dict:
+def scores(trainer, seen, held, stand, frozen) -> dict:
+    """``seen``: some of the samples learned from, to tell what the fine-tune cannot fit from what
+    it fits but does not generalise."""
     from training.fit import finetune as F
-    return {"held_out": F.exact_by_color(trainer, held), "stand_in": F.exact_by_color(trainer, stand),
-            "frozen": F.frozen_scores(trainer, frozen)}
+    return {"learned_from": F.exact_by_color(trainer, seen), "held_out": F.exact_by_color(trainer, held),
+            "stand_in": F.exact_by_color(trainer, stand), "frozen": F.frozen_scores(trainer, frozen)}
 
 
 def measured(tuner, trainer, before: dict, sets) -> dict:
@@ -68,7 +71,8 @@ def measured(tuner, trainer, before: dict, sets) -> dict:
     for v, x in zip(trainer.variables, now):
         v.assign(x)
     points = lambda key: round(100 * (F.overall(after[key]) - F.overall(before[key])), 2)  # noqa: E731
-    return {"held_out_gain": points("held_out"), "stand_in_gain": points("stand_in"),
+    return {"learned_from_gain": points("learned_from"), "held_out_gain": points("held_out"),
+            "stand_in_gain": points("stand_in"),
             "frozen_lost": {k: round(v, 2) for k, v in F.set_drops(before["frozen"], after["frozen"]).items()}}
 
 
@@ -86,10 +90,11 @@ def run(args) -> dict:
         learn, held = labelled(args.true_labels, TRUE_LABEL_SEED, *size), labelled(500, TRUE_HELD_SEED, *size)
     else:
         learn, held = F.split(F.stored_samples(args.store, *size), recipe.holdout)
-    sets = (held, labelled(args.stand_in, MEASURE_SEED, *size), [Dataset.load(ROOT / f, args.frozen_limit) for f in F.FROZEN])
+    sets = (learn[:1000], held, labelled(args.stand_in, MEASURE_SEED, *size), [Dataset.load(ROOT / f, args.frozen_limit) for f in F.FROZEN])
     before = scores(trainer, *sets)
     report = {"recipe": json.loads(args.recipe), "learned_from": len(learn), "held_out": len(held),
-              "stand_in_before": F.overall(before["stand_in"]), "rows": []}
+              "learned_from_before": F.overall(before["learned_from"]), "stand_in_before": F.overall(before["stand_in"]),
+              "rows": []}
     alphabet, rng = Alphabet(charset.vocabulary()), np.random.default_rng(recipe.seed)
     synthetic = int(round(recipe.batch_size * recipe.synthetic_share))
     hard = (F.misread(trainer, learn) if recipe.hard_share else [], recipe.hard_share)

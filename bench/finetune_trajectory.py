@@ -20,8 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -39,9 +37,9 @@ def labelled(count: int, seed: int, width: int, height: int) -> list:
             for png, c, t in stand_in_pictures(count, seed)]
 
 
-def tuner_for(models: Path, recipe):
+def served(models: Path, recipe):
+    """The served models as a trainer, and again as the teacher when the recipe distils."""
     from training.artifacts.restore import architecture, restore_from_saved_models
-    from training.fit import finetune as F
     from training.fit.train import Trainer
     mcfg = architecture(models)
     trainer = Trainer(mcfg, recipe.lr, 10**9)
@@ -50,8 +48,7 @@ def tuner_for(models: Path, recipe):
     if recipe.distill:
         teacher = Trainer(mcfg, recipe.lr, 10**9)
         restore_from_saved_models(teacher, models)
-    F.freeze(trainer, recipe.freeze_norms, recipe.freeze_convs)
-    return mcfg, trainer, F.Tuner(trainer, teacher, recipe.distill, recipe.anchor, recipe.average)
+    return mcfg, trainer, teacher
 
 
 def scores(trainer, seen, held, stand, frozen) -> dict:
@@ -77,40 +74,31 @@ def measured(tuner, trainer, before: dict, sets) -> dict:
 
 
 def run(args) -> dict:
-    import tensorflow as tf
-
     from training.fit import finetune as F
-    from training.fit.data import FeedConfig, make_batch, make_renderers
-    from training.net.encoding import Alphabet
-    from training.synth import charset
-    recipe = F.Recipe(minutes=1e9, **json.loads(args.recipe))
-    mcfg, trainer, tuner = tuner_for(args.models, recipe)
+    recipe = F.Recipe(minutes=1e9, steps=args.steps, **json.loads(args.recipe))
+    mcfg, trainer, teacher = served(args.models, recipe)
     size = (mcfg.input_width, mcfg.input_height)
     if args.true_labels:
         learn, held = labelled(args.true_labels, TRUE_LABEL_SEED, *size), labelled(500, TRUE_HELD_SEED, *size)
     else:
         learn, held = F.split(F.stored_samples(args.store, *size), recipe.holdout)
-    sets = (learn[:1000], held, labelled(args.stand_in, MEASURE_SEED, *size), [Dataset.load(ROOT / f, args.frozen_limit) for f in F.FROZEN])
+    sets = (learn[:1000], held, labelled(args.stand_in, MEASURE_SEED, *size),
+            [Dataset.load(ROOT / f, args.frozen_limit) for f in F.FROZEN])
     before = scores(trainer, *sets)
     report = {"recipe": json.loads(args.recipe), "learned_from": len(learn), "held_out": len(held),
               "learned_from_before": F.overall(before["learned_from"]), "stand_in_before": F.overall(before["stand_in"]),
               "rows": []}
-    alphabet, rng = Alphabet(charset.vocabulary()), np.random.default_rng(recipe.seed)
-    synthetic = int(round(recipe.batch_size * recipe.synthetic_share))
-    hard = (F.misread(trainer, learn) if recipe.hard_share else [], recipe.hard_share)
-    feed = FeedConfig(mcfg.input_width, mcfg.input_height, synthetic)
-    renderers, start = make_renderers(feed), time.time()
-    for step in range(1, args.steps + 1):
-        verified = F.verified_batch(learn, alphabet, recipe.batch_size - synthetic, rng, hard=hard)
-        images, labels, weights = make_batch(renderers, alphabet, feed, rng)
-        parts = [verified, (images, labels, F.keep_heads(weights, recipe.synthetic_heads, rng))]
-        tuner.step(*[tf.constant(np.concatenate([p[i] for p in parts])) for i in range(3)], synthetic)
+    start = time.time()
+
+    def checkpoint(step: int, tuner) -> None:
         if step % args.every == 0:
             report["rows"].append({"steps": step, "seconds": round(time.time() - start),
                                    **measured(tuner, trainer, before, sets)})
             print(json.dumps(report["rows"][-1]), flush=True)
             if args.out:
                 args.out.write_text(json.dumps(report, indent=1))
+
+    F.learn(trainer, learn, recipe, teacher, on_step=checkpoint)
     return report
 
 

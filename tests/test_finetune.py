@@ -116,6 +116,15 @@ def test_a_moving_average_that_never_moves_keeps_the_served_weights(tuned):
     assert any((a != b).any() for a, b in zip(served, weights(trainer)))
 
 
+def test_learn_reports_every_step_with_its_tuner(tuned):
+    from training.fit.finetune import Recipe, Tuner, learn
+    trainer, samples, _ = tuned
+    seen = []
+    steps = learn(trainer, samples, Recipe(steps=3, batch_size=8, synthetic_share=0.0),
+                  on_step=lambda n, tuner: seen.append((n, isinstance(tuner, Tuner))))
+    assert steps == 3 and seen == [(1, True), (2, True), (3, True)]
+
+
 def test_distillation_adds_nothing_while_the_weights_are_the_served_ones(tuned):
     import numpy as np
     import tensorflow as tf

@@ -261,9 +261,11 @@ def misread(trainer: Trainer, samples: list[Labelled]) -> list[int]:
     return [int(i) for i in np.flatnonzero(~reads_right(trainer, samples))]
 
 
-def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe, teacher: Trainer | None = None) -> int:
+def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe, teacher: Trainer | None = None,
+          on_step=None) -> int:
     """Trains on batches of verified and synthetic pictures until the time or step limit; returns
-    steps. ``teacher``: the served models, for ``recipe.distill``."""
+    steps. ``teacher``: the served models, for ``recipe.distill``; ``on_step(steps, tuner)``: called
+    after every step (to measure a trajectory)."""
     freeze(trainer, recipe.freeze_norms, recipe.freeze_convs)
     alphabet = Alphabet(charset.vocabulary())
     rng = np.random.default_rng(recipe.seed)
@@ -282,6 +284,8 @@ def learn(trainer: Trainer, samples: list[Labelled], recipe: Recipe, teacher: Tr
         batch = [np.concatenate([p[i] for p in parts]) for i in range(3)]
         tuner.step(*[tf.constant(a) for a in batch], max(synthetic, 1))
         steps += 1
+        if on_step:
+            on_step(steps, tuner)
     tuner.settle()
     return steps
 

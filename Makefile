@@ -1,17 +1,19 @@
 PY ?= .venv/bin/python
 
-.PHONY: serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate calibrate accel-prep
+.PHONY: deps serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate calibrate accel-prep
+# what the targets below need on a fresh machine (both steps are skipped when done): fonts, .venv with the dev extras
+deps:         ; scripts/install-fonts.sh && scripts/venv.sh dev
 serve:        ; scripts/serve
 test:         ; scripts/test
-proto:        ; $(PY) scripts/gen_proto.py
-fidelity:     ; $(PY) -m training.synth.fidelity --out docs
-eval-sets:    ; $(PY) -m training.synth.eval_sets --out data/eval
+proto: deps ;   $(PY) scripts/gen_proto.py
+fidelity: deps ; $(PY) -m training.synth.fidelity --out docs
+eval-sets: deps ; $(PY) -m training.synth.eval_sets --out data/eval
 evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 data/eval/faces-out-90x35 --out docs
-calibrate:    ; $(PY) -m training.artifacts.calibrate --models saved_models
-bench:        ; $(PY) bench/run.py
-soak:         ; $(PY) bench/reliability.py --soak 20000 --soak-chunks 2
-fuzz:         ; $(PY) bench/fuzz.py --cases 10000
+calibrate: deps ; $(PY) -m training.artifacts.calibrate --models saved_models
+bench: deps ;   $(PY) bench/run.py
+soak: deps ;    $(PY) bench/reliability.py --soak 20000 --soak-chunks 2
+fuzz: deps ;    $(PY) bench/fuzz.py --cases 10000
 runtimes: eval-sets ; $(PY) bench/runtimes.py
 feedback-sim: eval-sets ; $(PY) bench/feedback_sim.py
 # what a GPU machine without TensorFlow or fonts needs: the font pack and the committed models' weights
-accel-prep:   ; $(PY) -m training.synth.fontpack --out build/fontpack && $(PY) -m training.fit.weights dump --models saved_models --out build/accel/init.npz
+accel-prep: deps ; $(PY) -m training.synth.fontpack --out build/fontpack && $(PY) -m training.fit.weights dump --models saved_models --out build/accel/init.npz

@@ -21,9 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from captcha_core.ctc import decode_best_path  # noqa: E402
 from captcha_core.preprocess import resize  # noqa: E402
-from server.runtime_openvino import OpenVinoModel, _core, with_best_path  # noqa: E402
+from server.runtime_openvino import OpenVinoModel  # noqa: E402
 from training.synth.eval_sets import FROZEN, Dataset  # noqa: E402
 from training.synth.generate import generate  # noqa: E402
 
@@ -45,31 +44,24 @@ def quantised(model: OpenVinoModel, keep_first_and_last: bool):
     calib = calibration_pictures(model.spec.input_width, model.spec.input_height)
     kept = {}
     if keep_first_and_last:
-        ops = [op for op in model._logits_model.get_ordered_ops() if op.get_type_name() in ("Convolution", "MatMul")]
+        ops = [op for op in model.logits_graph.get_ordered_ops() if op.get_type_name() in ("Convolution", "MatMul")]
         kept["ignored_scope"] = nncf.IgnoredScope(names=[ops[0].get_friendly_name(), ops[-1].get_friendly_name()])
-    return nncf.quantize(model._logits_model.clone(), nncf.Dataset(calib), subset_size=len(calib), **kept)
+    return nncf.quantize(model.logits_graph.clone(), nncf.Dataset(calib), subset_size=len(calib), **kept)
 
 
-class Reader:
-    def __init__(self, ov_model, model: OpenVinoModel):
-        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-        self.request = _core().compile_model(with_best_path(ov_model), "CPU", config).create_infer_request()
-        self.charset, self.blank = model.charset, model.blank
+def texts(model: OpenVinoModel, x: np.ndarray) -> list[str]:
+    return [r.text for r in model.read(x)]
 
-    def texts(self, x: np.ndarray) -> list[str]:
-        self.request.infer({0: np.ascontiguousarray(x)})
-        best, log_p = self.request.get_output_tensor(0).data, self.request.get_output_tensor(1).data
-        return [r.text for r in decode_best_path(best, log_p, self.charset, self.blank)]
 
-    def pictures_per_second(self, x: np.ndarray, repeats: int) -> float:
-        self.texts(x)
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            for _ in range(repeats):
-                self.texts(x)
-            best = min(best, (time.perf_counter() - start) / repeats)
-        return len(x) / best
+def pictures_per_second(model: OpenVinoModel, x: np.ndarray, repeats: int) -> float:
+    texts(model, x)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            texts(model, x)
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return len(x) / best
 
 
 def main(argv=None) -> None:
@@ -78,21 +70,21 @@ def main(argv=None) -> None:
     p.add_argument("--version", default="24")
     p.add_argument("--keep-first-and-last", action="store_true")
     args = p.parse_args(argv)
-    model = OpenVinoModel(ROOT / "saved_models" / args.color / args.version, "f32")
-    readers = {"f32": Reader(model._logits_model.clone(), model),
-               "int8": Reader(quantised(model, args.keep_first_and_last), model)}
+    folder = ROOT / "saved_models" / args.color / args.version
+    model = OpenVinoModel(folder, "f32")
+    readers = {"f32": model, "int8": OpenVinoModel(folder, "f32", quantised(model, args.keep_first_and_last))}
     for name in FROZEN:
         ds = Dataset.load(ROOT / "data" / "eval" / name)
         keep = [i for i, a in enumerate(ds.answers) if a[args.color]]
         x = np.stack([resize(ds.images[i], model.spec.input_width, model.spec.input_height) for i in keep])
         truth = [ds.answers[i][args.color].upper() for i in keep]
-        texts = {k: sum((r.texts(x[i:i + 64]) for i in range(0, len(x), 64)), []) for k, r in readers.items()}
-        exact = {k: 100 * np.mean([a.upper() == t for a, t in zip(v, truth)]) for k, v in texts.items()}
-        same = 100 * np.mean([a == b for a, b in zip(texts["f32"], texts["int8"])])
+        texts_of = {k: sum((texts(r, x[i:i + 64]) for i in range(0, len(x), 64)), []) for k, r in readers.items()}
+        exact = {k: 100 * np.mean([a.upper() == t for a, t in zip(v, truth)]) for k, v in texts_of.items()}
+        same = 100 * np.mean([a == b for a, b in zip(texts_of["f32"], texts_of["int8"])])
         print(f"{name} {args.color}: exact f32 {exact['f32']:.2f}% int8 {exact['int8']:.2f}%, identical {same:.2f}%")
     for k, r in readers.items():
-        print(f"{k}: batch 1 {r.pictures_per_second(x[:1], 300):.0f} pictures/s, "
-              f"batch 32 {r.pictures_per_second(x[:32], 20):.0f} pictures/s")
+        print(f"{k}: batch 1 {pictures_per_second(r, x[:1], 300):.0f} pictures/s, "
+              f"batch 32 {pictures_per_second(r, x[:32], 20):.0f} pictures/s")
 
 
 if __name__ == "__main__":

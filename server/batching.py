@@ -21,8 +21,9 @@ from .errors import Overloaded
 
 @dataclass(frozen=True)
 class BatchPolicy:
-    max_batch: int = 32
-    max_wait: float = 0.002
+    """How a model's requests are batched; the defaults are the server's (``ServerConfig``)."""
+    max_batch: int = 8
+    max_wait: float = 0.0
     max_queue: int = 2048
 
 

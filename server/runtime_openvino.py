@@ -121,7 +121,9 @@ def choose_precision(requested: str, core) -> str:
 
 
 class OpenVinoModel:
-    def __init__(self, folder: Path, precision: str = "auto"):
+    def __init__(self, folder: Path, precision: str = "auto", logits_graph=None):
+        """``logits_graph``: an OpenVINO model of the folder's ``logits`` signature to run instead of
+        the one converted from the SavedModel (a quantised one, say)."""
         folder = Path(folder)
         self.spec = ModelSpec.from_folder(folder)
         self.charset = Charset.from_file(folder / "assets" / self.spec.charset_file)
@@ -129,12 +131,18 @@ class OpenVinoModel:
         self.precision = choose_precision(precision, core)
         self.runtime = f"openvino ({self.precision})"
         config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
-        self._logits_model, self._config = convert_logits(folder), config
+        self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
+        self._config = config
         self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
         self._request = core.compile_model(with_best_path(self._logits_model.clone()), "CPU", config) \
             .create_infer_request()
         self._logits_request = None
         self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
+
+    @property
+    def logits_graph(self):
+        """The OpenVINO model of the ``logits`` signature this model runs (uncompiled)."""
+        return self._logits_model
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """images (B, H, W, 3) uint8 -> logits (B, T, classes), the signature as exported."""

@@ -124,6 +124,11 @@ def test_pictures_submitted_together_share_one_batch_even_without_waiting():
     slow.close()
 
 
+def test_batch_policy_defaults_are_the_servers():
+    from server.config import ServerConfig
+    assert BatchPolicy() == ServerConfig().batch_policy()  # a manager built without a policy batches as the server does
+
+
 def test_lone_request_is_not_held_past_the_wait_bound():
     batcher = Batcher(lambda x: [Reading("", 1.0, ())] * len(x), BatchPolicy(max_batch=32, max_wait=0.01))
     start = time.perf_counter()

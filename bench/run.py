@@ -71,13 +71,14 @@ def ghz(binary: str, port: int, data_file: Path, *args: str, method: str = METHO
             "status": report.get("statusCodeDistribution")}
 
 
-def raw_model_throughput(seconds: float = 8.0, batch: int = 32, runtime: str = "auto") -> dict:
-    """The newest red model on ``runtime``, batches of ``batch`` in this process: the ceiling the
-    server approaches."""
+def raw_model_throughput(seconds: float = 8.0, batch: int = 32, runtime: str = "auto", precision: str = "f32",
+                         threads: int = 0) -> dict:
+    """The newest red model on ``runtime`` (OpenVINO: at ``precision`` with ``threads``), batches of
+    ``batch`` in this process: the ceiling the server approaches."""
     import numpy as np
     from captcha_core.versions import newest
     from server.models import load_model
-    model = load_model(newest(ROOT / "saved_models" / "red"), runtime)
+    model = load_model(newest(ROOT / "saved_models" / "red"), runtime, precision, threads)
     x = np.random.default_rng(0).integers(0, 255, (batch, model.spec.input_height, model.spec.input_width, 3),
                                           dtype=np.uint8)
     one = x[:1]
@@ -178,7 +179,9 @@ def main() -> None:
                 "many": ghz(binary, echo_port, data_file, "-c", "32", "-n", "10000")}
     finally:
         echo_proc.terminate()
-    raw = raw_model_throughput()
+    from server.config import parse
+    served = parse(args.server_flags.split())
+    raw = raw_model_throughput(runtime=served.runtime, precision=served.precision, threads=served.openvino_threads)
     server["runtime"] = raw["runtime"]
     tf_raw = raw_model_throughput(runtime="tensorflow")
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

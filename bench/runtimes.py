@@ -2,9 +2,11 @@
 and how many answers are identical.
 
     python bench/runtimes.py [--data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35] [--limit N]
+                             [--precision f32|bf16|auto] [--out runtimes]
 
 Routes: direct (the colour's model), transform (through the red model) and served (the data plane
-with the server's defaults, second look included). Writes bench/results/runtimes.md and .json.
+with the server's defaults, second look included). OpenVINO runs at ``--precision`` (the server's
+default unless given). Writes bench/results/<out>.md and .json.
 """
 from __future__ import annotations
 
@@ -42,11 +44,11 @@ def answers(plane, ds: Dataset) -> dict:
     return out
 
 
-def compare(data: list[Path], limit: int | None) -> dict:
+def compare(data: list[Path], limit: int | None, precision: str | None = None) -> dict:
     sets = [Dataset.load(d, limit) for d in data]
     by_runtime = {}
     for runtime in RUNTIMES:
-        plane = open_plane(ROOT / "saved_models", runtime)
+        plane = open_plane(ROOT / "saved_models", runtime, precision=precision)
         by_runtime[runtime] = {ds.name: answers(plane, ds) for ds in sets}
         by_runtime[runtime]["_runtime"] = sorted({m.runtime for m in loaded_models(plane).values()})
         plane.manager.close()
@@ -66,7 +68,7 @@ def compare(data: list[Path], limit: int | None) -> dict:
 
 def markdown(report: dict) -> str:
     lines = [f"# TensorFlow and OpenVINO on the frozen sets, {report['date']}", "",
-             f"`python bench/runtimes.py`; runtimes: {report['runtimes']}.", "",
+             f"`{report.get('command', 'python bench/runtimes.py')}`; runtimes: {report['runtimes']}.", "",
              f"Identical answers: **{report['identical']:.2%}** of {report['answers']}; largest difference in exact "
              f"match: **{100 * report['largest_difference']:.2f} points**.", "",
              "| set | colour/route | pictures | TensorFlow exact | OpenVINO exact | difference (points) | identical |",
@@ -81,12 +83,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, nargs="+", default=DEFAULT_SETS)
     p.add_argument("--limit", type=int)
+    p.add_argument("--precision", choices=("f32", "bf16", "auto"))
+    p.add_argument("--out", default="runtimes", help="results name under bench/results/")
     args = p.parse_args()
-    report = compare(args.data, args.limit)
+    report = compare(args.data, args.limit, args.precision)
+    report["command"] = "python bench/runtimes.py" + (f" --precision {args.precision}" if args.precision else "")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "runtimes.json").write_text(json.dumps(report, indent=2))
-    (out / "runtimes.md").write_text(markdown(report))
+    (out / f"{args.out}.json").write_text(json.dumps(report, indent=2))
+    (out / f"{args.out}.md").write_text(markdown(report))
     print(markdown(report))
 
 

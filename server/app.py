@@ -79,7 +79,7 @@ def color_health_name(color) -> str:
 def start(cfg: ServerConfig, loader=None) -> App:
     if loader is None:
         from .models import loader as runtime_loader
-        loader = runtime_loader(cfg.runtime, cfg.precision)
+        loader = runtime_loader(cfg.runtime, cfg.precision, cfg.openvino_threads)
     metrics = Metrics()
     version_policy = VersionPolicy.parse(cfg.version_policy)
     manager = ModelManager(cfg.model_dir, loader, cfg.batch_policy(),

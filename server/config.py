@@ -31,7 +31,8 @@ class ServerConfig:
     auth_token: str = ""
     tf_threads: int = 0
     runtime: str = "auto"
-    precision: str = "auto"
+    precision: str = "f32"
+    openvino_threads: int = 0
     version_policy: str = "latest"
     feedback_store: str = ""
     feedback_ttl: float = 600.0
@@ -72,7 +73,8 @@ _FLAGS = {
     "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides, i.e. all cores for the one model whose turn it is; measured fastest with v22 on 2 cores)"),
     "runtime": (str, "auto, openvino or tensorflow: what executes the models (auto: OpenVINO where it is "
                      "installed and the version has a logits signature, else TensorFlow)"),
-    "precision": (str, "OpenVINO's precision: auto (bf16 where the CPU computes it natively, else f32), f32 or bf16"),
+    "precision": (str, "OpenVINO's precision: f32 (the same answers as TensorFlow), bf16 (faster where the CPU computes it natively; 99.1%% of v24's answers the same) or auto (bf16 where native, else f32)"),
+    "openvino_threads": (int, "OpenVINO threads per model call (0: OpenVINO decides, every core; 1 spends less CPU per picture under load)"),
     "version_policy": (str, "which version each colour serves: latest, or colour=N pairs, e.g. red=21,blue=latest"),
     "feedback_store": (str, "keep answered pictures for the platform's verdicts (ReportOutcome) and store the "
                             "reported ones in this SQLite file, or in the PostgreSQL database of a postgresql://user:password@host/db "
@@ -104,6 +106,8 @@ def parse(argv=None) -> ServerConfig:
         p.error(f"--runtime must be one of {', '.join(RUNTIMES)}")
     if args.precision not in PRECISIONS:
         p.error(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if args.openvino_threads < 0:
+        p.error("--openvino-threads must be 0 (OpenVINO decides) or more")
     if args.feedback_ttl <= 0 or args.feedback_max_mb <= 0:
         p.error("--feedback-ttl and --feedback-max-mb must be above 0")
     try:

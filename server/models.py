@@ -72,22 +72,23 @@ def has_logits_signature(folder: Path) -> bool:
         raise ValueError(f"{folder} holds no readable SavedModel ({type(exc).__name__}: {exc})") from None
 
 
-def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> Model:
+def load_model(folder: Path, runtime: str = "auto", precision: str = "f32", threads: int = 0) -> Model:
     """``runtime``: ``openvino``, ``tensorflow``, or ``auto``: OpenVINO where it is installed, the
-    version has a ``logits`` signature and OpenVINO loads it, else TensorFlow."""
+    version has a ``logits`` signature and OpenVINO loads it, else TensorFlow. ``precision`` and
+    ``threads`` (per model call, 0: the runtime decides) are OpenVINO's."""
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
     if runtime == "auto":
         if openvino_available() and has_logits_signature(folder):  # a folder that is no SavedModel fails here
             try:
-                return load_model(folder, "openvino", precision)
+                return load_model(folder, "openvino", precision, threads)
             except Exception as exc:
                 log.warning("OpenVINO could not load %s (%s: %s); TensorFlow serves it", folder,
                             type(exc).__name__, exc)
         runtime = "tensorflow"
     if runtime == "openvino":
         from .runtime_openvino import OpenVinoModel
-        model = OpenVinoModel(folder, precision)
+        model = OpenVinoModel(folder, precision, threads=threads)
         detail = f"openvino, {model.precision}"
     else:
         from .runtime_tf import TensorFlowModel
@@ -97,6 +98,6 @@ def load_model(folder: Path, runtime: str = "auto", precision: str = "auto") -> 
     return model
 
 
-def loader(runtime: str = "auto", precision: str = "auto"):
+def loader(runtime: str = "auto", precision: str = "f32", threads: int = 0):
     """A folder -> Model function for the repository."""
-    return lambda folder: load_model(folder, runtime, precision)
+    return lambda folder: load_model(folder, runtime, precision, threads)

@@ -121,16 +121,20 @@ def choose_precision(requested: str, core) -> str:
 
 
 class OpenVinoModel:
-    def __init__(self, folder: Path, precision: str = "auto", logits_graph=None):
+    def __init__(self, folder: Path, precision: str = "f32", logits_graph=None, threads: int = 0):
         """``logits_graph``: an OpenVINO model of the folder's ``logits`` signature to run instead of
-        the one converted from the SavedModel (a quantised one, say)."""
+        the one converted from the SavedModel (a quantised one, say); ``threads``: per call (0:
+        OpenVINO decides, every core)."""
         folder = Path(folder)
         self.spec = ModelSpec.from_folder(folder)
         self.charset = Charset.from_file(folder / "assets" / self.spec.charset_file)
         core = _core()
         self.precision = choose_precision(precision, core)
-        self.runtime = f"openvino ({self.precision})"
+        threads_note = f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""
+        self.runtime = f"openvino ({self.precision}{threads_note})"
         config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
         self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
         self._config = config
         self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1

@@ -69,6 +69,8 @@ def test_the_deployment_probes_the_health_service_and_reads_its_secrets():
     assert pod["spec"]["terminationGracePeriodSeconds"] > grace + 5  # the preStop pause and the grace fit
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9090"
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    cpu_limit = int(container["resources"]["limits"]["cpu"])  # the runtimes' threads fit the quota
+    assert int(env["CAPTCHA_OPENVINO_THREADS"]["value"]) == int(env["CAPTCHA_TF_THREADS"]["value"]) == cpu_limit
     from server.config import ServerConfig  # every variable set is one of the server's flags
     assert {name.removeprefix("CAPTCHA_").lower() for name in env} <= set(vars(ServerConfig()))
     headless = [r for r in base_resources() if r["kind"] == "Service" and r["spec"].get("clusterIP") == "None"]

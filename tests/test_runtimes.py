@@ -65,6 +65,9 @@ def test_both_runtimes_give_the_same_logits_on_a_tiny_model(tiny_saved_models):
     images = pictures(8, seed=1)
     assert np.allclose(on_tf.logits(images), on_ov.logits(images), rtol=1e-4, atol=1e-4)
     assert on_ov.runtime == "openvino (f32)" and on_tf.runtime == "tensorflow"
+    one_thread = OpenVinoModel(folder, "f32", threads=1)
+    assert np.allclose(one_thread.logits(images), on_ov.logits(images), rtol=1e-4, atol=1e-4)
+    assert one_thread.runtime == "openvino (f32, 1 thread)"
 
 
 @pytest.mark.slow
@@ -89,6 +92,10 @@ def test_runtime_choice(tiny_saved_models, tmp_path):
         load_model(folder, "onnx")
     with pytest.raises(ValueError):
         OpenVinoModel(folder, "f16")
+    from server.config import parse
+    assert parse(["--openvino-threads", "1"]).openvino_threads == 1
+    with pytest.raises(SystemExit):
+        parse(["--openvino-threads", "-1"])
 
 
 def test_a_version_without_logits_signature_is_served_by_tensorflow(tmp_path):

@@ -171,15 +171,15 @@ def loaded_models(plane) -> dict:
     return {s.color.label: s.model for s in plane.manager.loaded()}
 
 
-def open_plane(model_dir: Path, runtime: str = "auto", views: int | None = None):
+def open_plane(model_dir: Path, runtime: str = "auto", views: int | None = None, precision: str | None = None):
     """A data plane over the models in ``model_dir`` with the server's default policy and batching (``views``:
-    the second look's views instead of the default), loaded."""
+    the second look's views, ``precision``: OpenVINO's, instead of the defaults), loaded."""
     from server.config import ServerConfig
     from server.manager import ModelManager
     from server.models import loader
     from server.plane import DataPlane
     defaults = ServerConfig()
-    manager = ModelManager(model_dir, loader(runtime, defaults.precision), defaults.batch_policy())
+    manager = ModelManager(model_dir, loader(runtime, precision or defaults.precision, defaults.openvino_threads), defaults.batch_policy())
     manager.refresh()
     return DataPlane.over(manager, defaults.confidence_threshold, views or defaults.second_look_views)
 

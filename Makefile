@@ -1,11 +1,12 @@
 PY ?= .venv/bin/python
 
-.PHONY: deps serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate calibrate accel-prep
-# what the targets below need on a fresh machine (both steps are skipped when done): fonts, .venv with the dev extras
-deps:         ; scripts/install-fonts.sh && scripts/venv.sh dev
+.PHONY: venv deps serve test bench runtimes feedback-sim soak fuzz proto fidelity eval-sets evaluate calibrate accel-prep
+# what the targets below need on a fresh machine (skipped when done): .venv with the dev extras, and fonts
+venv:         ; scripts/venv.sh dev
+deps: venv ;   scripts/install-fonts.sh
 serve:        ; scripts/serve
 test:         ; scripts/test
-proto: deps ;   $(PY) scripts/gen_proto.py
+proto: venv ;   $(PY) scripts/gen_proto.py
 fidelity: deps ; $(PY) -m training.synth.fidelity --out docs
 eval-sets: deps ; $(PY) -m training.synth.eval_sets --out data/eval
 evaluate: eval-sets ; $(PY) -m training.evaluate --models saved_models --data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35 data/eval/faces-out-90x35 --out docs

@@ -2,11 +2,11 @@
 and how many answers are identical.
 
     python bench/runtimes.py [--data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35] [--limit N]
-                             [--precision f32|bf16|auto] [--out runtimes]
+                             [--precision f32|bf16|auto] [--out NAME]
 
 Routes: direct (the colour's model), transform (through the red model) and served (the data plane
 with the server's defaults, second look included). OpenVINO runs at ``--precision`` (the server's
-default unless given). Writes bench/results/<out>.md and .json.
+default unless given). Writes bench/results/runtimes[-PRECISION].md and .json.
 """
 from __future__ import annotations
 
@@ -84,14 +84,15 @@ def main() -> None:
     p.add_argument("--data", type=Path, nargs="+", default=DEFAULT_SETS)
     p.add_argument("--limit", type=int)
     p.add_argument("--precision", choices=("f32", "bf16", "auto"))
-    p.add_argument("--out", default="runtimes", help="results name under bench/results/")
+    p.add_argument("--out", help="results name under bench/results/ (default: runtimes, or runtimes-PRECISION)")
     args = p.parse_args()
     report = compare(args.data, args.limit, args.precision)
     report["command"] = "python bench/runtimes.py" + (f" --precision {args.precision}" if args.precision else "")
+    name = args.out or ("runtimes" + (f"-{args.precision}" if args.precision else ""))
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.out}.json").write_text(json.dumps(report, indent=2))
-    (out / f"{args.out}.md").write_text(markdown(report))
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2))
+    (out / f"{name}.md").write_text(markdown(report))
     print(markdown(report))
 
 

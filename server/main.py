@@ -13,8 +13,8 @@ def main(argv=None) -> None:
     cfg = parse(argv)
     logs.setup(cfg.log_level)
     if cfg.tf_threads:
-        import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(cfg.tf_threads)
+        from .runtime_tf import use_threads
+        use_threads(cfg.tf_threads)
     from .app import start
 
     app = start(cfg)

@@ -2,6 +2,7 @@
 (``captcha_core.ctc``), or, for versions exported before that signature, ``serving_default``."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,30 @@ from captcha_core.ctc import Charset, greedy_decode
 
 from .models import ModelSpec, Reading
 
+_threads = {"wanted": 0, "applied": False}
+
+
+def use_threads(count: int) -> None:
+    """TensorFlow's threads per op (0: TensorFlow decides), applied when the first model loads, so
+    that a server on another runtime never imports TensorFlow for it."""
+    _threads["wanted"] = count
+
+
+def _apply_threads(tf) -> None:
+    if _threads["wanted"] and not _threads["applied"]:
+        _threads["applied"] = True
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(_threads["wanted"])
+        except RuntimeError as exc:  # TensorFlow already ran in this process
+            logging.getLogger("captcha.runtime").warning("TensorFlow threads stay as they are (%s)", exc)
+
 
 class TensorFlowModel:
     runtime = "tensorflow"
 
     def __init__(self, folder: Path):
         import tensorflow as tf  # imported here so the rest of the server stays light
+        _apply_threads(tf)
 
         folder = Path(folder)
         self.spec = ModelSpec.from_folder(folder)

@@ -128,14 +128,26 @@ def test_evaluate_reports_every_route_and_the_time_per_picture(tmp_path):
     repo.close()
 
 
-def test_the_evaluations_plane_batches_as_the_server_does(tiny_saved_models):
+def test_the_evaluations_plane_batches_as_the_server_does(tiny_saved_models, monkeypatch):
     """``open_plane`` (evaluation, calibration, read_real) serves with the server's defaults:
-    its threshold, second look and batching, not the manager's own."""
-    from server.config import ServerConfig
+    its threshold, second look and batching, not the manager's own (server defaults changed here,
+    so that they differ from BatchPolicy's and the router's own)."""
+    import dataclasses
+
+    import server.config
     from training.evaluate.accuracy import open_plane
+
+    @dataclasses.dataclass(frozen=True)
+    class Changed(server.config.ServerConfig):
+        max_batch: int = 3
+        max_wait_ms: float = 1.5
+        confidence_threshold: float = 0.7
+        second_look_views: int = 5
+
+    monkeypatch.setattr(server.config, "ServerConfig", Changed)
     plane = open_plane(tiny_saved_models, "tensorflow")
     try:
-        defaults = ServerConfig()
+        defaults = Changed()
         assert plane.manager._policy == defaults.batch_policy()
         assert plane.router.threshold == defaults.confidence_threshold
         assert plane.router.views == defaults.second_look_views

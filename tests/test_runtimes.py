@@ -86,7 +86,9 @@ def test_both_runtimes_give_the_same_answers_with_the_committed_model():
 
 def test_runtime_choice(tiny_saved_models, tmp_path):
     folder = tiny_saved_models / "red" / "1"
-    assert load_model(folder).runtime.startswith("openvino")  # auto, where OpenVINO loads
+    assert load_model(folder).runtime == "openvino (f32)"  # auto, where OpenVINO loads; f32 unless asked
+    from server.config import ServerConfig
+    assert ServerConfig().precision == "f32"
     assert load_model(folder, "tensorflow").runtime == "tensorflow"
     with pytest.raises(ValueError):
         load_model(folder, "onnx")
@@ -111,13 +113,23 @@ def test_a_version_without_logits_signature_is_served_by_tensorflow(tmp_path):
 
 
 def test_the_openvino_runtime_does_not_import_tensorflow(tiny_saved_models):
-    code = ("import sys; from server.models import load_model; "
+    code = ("import sys; from server.models import load_model; from server.runtime_tf import use_threads; "
+            "use_threads(2); "  # as the server does with --tf-threads
             f"m = load_model({str(tiny_saved_models / 'red' / '1')!r}, 'openvino'); "
             "import numpy as np; m.read(np.zeros((1, 40, 100, 3), np.uint8)); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; print(m.runtime)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("openvino")
+
+
+def test_tensorflow_threads_apply_when_its_first_model_loads(tiny_saved_models):
+    code = ("from server.runtime_tf import use_threads, TensorFlowModel; use_threads(1); "
+            f"TensorFlowModel({str(tiny_saved_models / 'red' / '1')!r}); import tensorflow as tf; "
+            "print(tf.config.threading.get_intra_op_parallelism_threads())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "1"
 
 
 def test_the_data_plane_imports_no_grpc_and_no_protobuf():

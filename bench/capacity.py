@@ -19,12 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import start  # noqa: E402
+from bench.procs import cpu_description, start  # noqa: E402
 from bench.run import RESULTS, ghz, ghz_binary, requests_from_eval_set  # noqa: E402
 
 POLICIES = {"default (second look)": [], "direct route only": ["--confidence-threshold", "0"]}
 TARGET_LOAD = 0.7        # the HorizontalPodAutoscaler's CPU target (deploy/k8s/base/hpa.yaml)
-CORES_PER_POD = 2        # the Deployment's CPU limit
+CORES_PER_POD = 1        # the Deployment's CPU limit
 DEMANDS = (1_000, 10_000, 100_000)
 
 
@@ -45,7 +45,7 @@ def measure(binary: str, data_file: Path, cores: int, flags: list[str], rate_sec
 
 
 def plan(per_core: float) -> list[dict]:
-    """Cores and 2-core pods for each demand, each pod kept at the autoscaler's target load."""
+    """Cores and pods for each demand, each pod kept at the autoscaler's target load."""
     out = []
     for demand in DEMANDS:
         cores = demand / (per_core * TARGET_LOAD)
@@ -55,7 +55,7 @@ def plan(per_core: float) -> list[dict]:
 
 def markdown(result: dict) -> str:
     lines = [f"# Capacity ({result['date']})", "",
-             f"`{result['command']}` on this project's 2-core development machine (AMD EPYC, AVX2, no AVX-512), "
+             f"`{result['command']}` on {result.get('machine', 'the development machine')}, "
              "models as committed on OpenVINO f32, pictures of all four colours from the frozen 90x35 set. "
              "The server is pinned to 1 or 2 cores; ghz runs beside it unpinned (with 2 server cores it shares "
              "them, so those figures are a lower bound). *At 70%*: a fixed rate of 70% of the measured maximum, "
@@ -67,18 +67,17 @@ def markdown(result: dict) -> str:
             lines.append(f"| {policy} | {r['cores']} | {r['peak']['rps']} | {r['per_core']} | {r['peak']['p99_ms']} | "
                          f"{r['rate']}/s | {r['at_target']['p50_ms']} | {r['at_target']['p99_ms']} | "
                          f"{r['peak']['errors'] + r['at_target']['errors']} |")
-    lines += ["", "Replicas for a demand, each pod (2 cores, `deploy/k8s`) at 70% CPU, from the 1-core figure per "
-              "core (the one free of ghz's share):", "",
-              "| policy | pictures/s | cores | 2-core pods |", "|---|---|---|---|"]
+    lines += ["", f"Replicas for a demand, each pod ({CORES_PER_POD} core{'s' if CORES_PER_POD > 1 else ''}, "
+              "`deploy/k8s`) at 70% CPU, from the 1-core figure per core (the one free of ghz's share):", "",
+              f"| policy | pictures/s | cores | {CORES_PER_POD}-core pods |", "|---|---|---|---|"]
     for policy, rows in result["plans"].items():
         for row in rows:
             lines.append(f"| {policy} | {row['demand']:,} | {row['cores']:,} | {row['pods']:,} |")
     lines += ["", "The p99 to expect is the *p99 at 70%* column: the default policy's second look reads an unsure "
               "picture up to 18 times, so its tail is long; the direct route's is short. A caller that needs a "
               "short tail runs the direct route (`--confidence-threshold 0`) and refreshes the unsure pictures "
-              "(the advice), at some accuracy (docs/results.md). Per-core figures on a faster CPU "
-              "(issue 16 measured 1,527 raw pictures/s on TensorFlow where this machine gives 474) scale up "
-              "accordingly: measure there with this command."]
+              "(the advice), at some accuracy (docs/results.md). Per-core figures depend on the CPU "
+              "(AVX-512 and AMX most: docs/results.md): measure on the fleet's nodes with this command."]
     return "\n".join(lines) + "\n"
 
 
@@ -89,6 +88,7 @@ def main() -> None:
     runs = {policy: [measure(binary, data_file, cores, flags, 20) for cores in (1, 2)]
             for policy, flags in POLICIES.items()}
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": "python bench/capacity.py",
+              "machine": cpu_description(),
               "runs": runs, "plans": {policy: plan(r[0]["per_core"]) for policy, r in runs.items()}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "capacity.json").write_text(json.dumps(result, indent=2) + "\n")

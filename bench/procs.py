@@ -22,6 +22,16 @@ def start_server(*flags: str, model_dir: str = "saved_models") -> tuple[subproce
                   "--log-level", "WARNING", *flags])
 
 
+def cpu_description() -> str:
+    """This machine's CPU in a few words: cores, model name and the vector units that matter here."""
+    import os
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "CPU")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    units = [label for flag, label in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("amx_bf16", "AMX")) if flag in flags]
+    return f"{os.cpu_count()} cores, {name}" + (f" ({', '.join(units)})" if units else "")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

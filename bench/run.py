@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 
-from bench.procs import rss_mb, start, start_server  # noqa: E402
+from bench.procs import cpu_description, rss_mb, start, start_server  # noqa: E402
 METHOD = "captcha.v1.CaptchaService.Recognize"
 STREAM = "captcha.v1.CaptchaService.RecognizeStream"
 DIRECT = "Recognize, 32 callers, direct route only (--confidence-threshold 0)"
@@ -187,7 +187,7 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "command": "python bench/run.py" + (" --quick" if args.quick else "")
               + (f" --server-flags '{args.server_flags}'" if args.server_flags else ""),
-              "machine": f"{os.cpu_count()} CPU cores", "scenarios": scenarios, "raw_model": raw, "echo": echo,
+              "machine": cpu_description(), "scenarios": scenarios, "raw_model": raw, "echo": echo,
               "raw_model_tensorflow": tf_raw, "server": server,
               "fraction_of_raw": scenarios["Recognize, 32 callers"]["rps"] / raw["pictures_per_s"],
               "lone_floor_ms": raw["batch1_ms"] + echo["one"]["p50_ms"]}

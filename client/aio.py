@@ -9,7 +9,7 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
-from .channel import RETRYABLE, ChannelSettings, Replicas
+from .channel import ChannelSettings, Replicas, retryable
 from .errors import ClientClosed, NotFound, Unavailable, from_rpc_error
 from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
@@ -42,7 +42,8 @@ class AsyncCaptchaClient:
             for channel in self._replicas.channels.values():
                 await channel.close()
 
-    async def _call(self, method, request, timeout):
+    async def _call(self, method, request, timeout, reads_only: bool = True):
+        """``reads_only``: the call only reads (a repeat is harmless), so CANCELLED is retried too."""
         if self._closed:
             raise ClientClosed("this client is closed")
         s = self.settings
@@ -50,7 +51,7 @@ class AsyncCaptchaClient:
             try:
                 return await method(request, timeout=timeout or s.timeout, metadata=s.metadata())
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in RETRYABLE and attempt < s.retries:
+                if exc.code() in retryable(reads_only) and attempt < s.retries:
                     await asyncio.sleep(s.delay(attempt))
                     continue
                 raise from_rpc_error(exc) from None
@@ -90,11 +91,11 @@ class AsyncCaptchaClient:
         """As ``CaptchaClient.report``."""
         request = report_request(result, accepted, submitted_text)
         try:
-            reply = await self._call(self._stub.ReportOutcome, request, timeout)
+            reply = await self._call(self._stub.ReportOutcome, request, timeout, reads_only=False)
         except NotFound as missing:  # as CaptchaClient.report
             for stub in self._replicas.stubs():
                 try:
-                    reply = await self._call(stub.ReportOutcome, request, timeout)
+                    reply = await self._call(stub.ReportOutcome, request, timeout, reads_only=False)
                     break
                 except (NotFound, Unavailable) as exc:
                     missing = exc if isinstance(exc, NotFound) else missing

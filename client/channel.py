@@ -12,6 +12,13 @@ import grpc
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
+#: what a call that only reads (a repeat is harmless) is also retried on: a replica that is shutting
+#: down cancels the calls it received but had not started (this client never cancels one itself)
+RETRYABLE_READS = RETRYABLE | {grpc.StatusCode.CANCELLED}
+
+
+def retryable(reads_only: bool):
+    return RETRYABLE_READS if reads_only else RETRYABLE
 
 
 @dataclass(frozen=True)

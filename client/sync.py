@@ -9,7 +9,7 @@ import grpc
 from captcha.v1 import captcha_pb2 as pb
 from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
-from .channel import RETRYABLE, ChannelSettings, Replicas
+from .channel import ChannelSettings, Replicas, retryable
 from .errors import ClientClosed, NotFound, Unavailable, from_rpc_error
 from .result import Outcome, RequestStream, Result, build_request, check_min_confidence, live_rows, model_rows, report_request
 
@@ -47,7 +47,8 @@ class CaptchaClient:
             for channel in self._replicas.channels.values():
                 channel.close()
 
-    def _call(self, method, request, timeout):
+    def _call(self, method, request, timeout, reads_only: bool = True):
+        """``reads_only``: the call only reads (a repeat is harmless), so CANCELLED is retried too."""
         if self._closed:
             raise ClientClosed("this client is closed")
         s = self.settings
@@ -55,7 +56,7 @@ class CaptchaClient:
             try:
                 return method(request, timeout=timeout or s.timeout, metadata=s.metadata())
             except grpc.RpcError as exc:
-                if exc.code() in RETRYABLE and attempt < s.retries:
+                if exc.code() in retryable(reads_only) and attempt < s.retries:
                     time.sleep(s.delay(attempt))
                     continue
                 raise from_rpc_error(exc) from None
@@ -106,11 +107,11 @@ class CaptchaClient:
         server's answer (a person's reading, say). Idempotent: the same report again is fine."""
         request = report_request(result, accepted, submitted_text)
         try:
-            reply = self._call(self._stub.ReportOutcome, request, timeout)
+            reply = self._call(self._stub.ReportOutcome, request, timeout, reads_only=False)
         except NotFound as missing:  # over several replicas: ask each in turn (``channel.Replicas``)
             for stub in self._replicas.stubs():
                 try:
-                    reply = self._call(stub.ReportOutcome, request, timeout)
+                    reply = self._call(stub.ReportOutcome, request, timeout, reads_only=False)
                     break
                 except (NotFound, Unavailable) as exc:
                     missing = exc if isinstance(exc, NotFound) else missing

@@ -612,3 +612,32 @@ def test_a_reply_without_advice_gets_the_one_its_confidence_earns():
     assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.5)).advice == "refresh"
     assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.95, min_confidence=0.97)).advice == "refresh"
     assert Result.from_pb(pb.RecognizeResponse(text="AB", confidence=0.5, advice=pb.ADVICE_SUBMIT)).advice == "submit"
+
+
+def test_the_client_retries_a_reading_cancelled_by_a_stopping_replica_but_not_a_report():
+    """A replica shutting down cancels the calls it had received but not started (gRPC answers
+    CANCELLED, not UNAVAILABLE): a reading is repeated, a report (it may have been stored) is not."""
+    from client import CaptchaClient
+    from client.errors import CaptchaError
+
+    class Cancelled(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.CANCELLED
+
+        def details(self):
+            return "CANCELLED"
+
+    calls = []
+
+    def once_cancelled(request, timeout, metadata):
+        calls.append(request)
+        if len(calls) == 1:
+            raise Cancelled()
+        return "read"
+
+    with CaptchaClient("127.0.0.1:1", retries=2, backoff=0.001) as client:
+        assert client._call(once_cancelled, "picture", 1) == "read" and len(calls) == 2
+        calls.clear()
+        with pytest.raises(CaptchaError, match="CANCELLED"):
+            client._call(once_cancelled, "verdict", 1, reads_only=False)
+        assert calls == ["verdict"]

@@ -51,6 +51,8 @@ class AsyncCaptchaClient:
             try:
                 return await method(request, timeout=timeout or s.timeout, metadata=s.metadata())
             except grpc.aio.AioRpcError as exc:
+                if self._closed:  # closed while the call was in flight: it ended CANCELLED
+                    raise ClientClosed("this client is closed") from None
                 if exc.code() in retryable(reads_only) and attempt < s.retries:
                     await asyncio.sleep(s.delay(attempt))
                     continue

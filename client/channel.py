@@ -13,7 +13,8 @@ from captcha.v1 import captcha_pb2_grpc as pb_grpc
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE}
 #: what a call that only reads (a repeat is harmless) is also retried on: a replica that is shutting
-#: down cancels the calls it received but had not started (this client never cancels one itself)
+#: down cancels the calls it received but had not started (a call that the client's own close()
+#: cancelled is not retried)
 RETRYABLE_READS = RETRYABLE | {grpc.StatusCode.CANCELLED}
 
 

@@ -19,7 +19,8 @@ class CaptchaClient:
 
     ``target``: "host:port"; "dns:///name:port" (every address the name resolves to, a Kubernetes
     headless Service say); or a list of "ip:port" replicas. Calls go round-robin over the
-    replicas, and a call refused with UNAVAILABLE (a replica stopping) is retried, on the next one.
+    replicas, and a call refused with UNAVAILABLE (a replica stopping) is retried, on the next one;
+    so is a reading that a stopping replica cancelled before it began (CANCELLED).
     """
 
     def __init__(self, target, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.05,
@@ -56,6 +57,8 @@ class CaptchaClient:
             try:
                 return method(request, timeout=timeout or s.timeout, metadata=s.metadata())
             except grpc.RpcError as exc:
+                if self._closed:  # closed while the call was in flight: it ended CANCELLED
+                    raise ClientClosed("this client is closed") from None
                 if exc.code() in retryable(reads_only) and attempt < s.retries:
                     time.sleep(s.delay(attempt))
                     continue

@@ -3,7 +3,7 @@
 set -euo pipefail
 installed=$(fc-list 2>/dev/null || true)
 present() { grep -q "$1" <<<"$installed"; }
-# the optional faces are asked for once per machine: where apt has none, the stamp says it tried
+# the optional faces are asked for once per user: where apt has none, the stamp says it tried
 tried="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/captcha-optional-fonts-tried"
 if present "uming.ttc" && present "NotoSerifCJK" && present "DejaVuSans-Bold"; then
   if [ -f "$tried" ] || { present "Humor-Sans" && present "ComicNeue-Bold" && present "LeckerliOne" && present "ReggaeOne"; }; then
@@ -22,4 +22,4 @@ $SUDO apt-get install -y -q fonts-comic-neue fonts-humor-sans >/dev/null \
 # the faces drawn in training only (fonts.CURLED_LATIN_FACES): a curled C, a heavy round face
 $SUDO apt-get install -y -q fonts-leckerli-one fonts-reggae >/dev/null \
   || echo "warning: fonts-leckerli-one / fonts-reggae not installed; training draws without the curled C" >&2
-mkdir -p "$(dirname "$tried")" && touch "$tried"
+{ mkdir -p "$(dirname "$tried")" && touch "$tried"; } 2>/dev/null || true

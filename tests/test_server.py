@@ -618,7 +618,7 @@ def test_the_client_retries_a_reading_cancelled_by_a_stopping_replica_but_not_a_
     """A replica shutting down cancels the calls it had received but not started (gRPC answers
     CANCELLED, not UNAVAILABLE): a reading is repeated, a report (it may have been stored) is not."""
     from client import CaptchaClient
-    from client.errors import CaptchaError
+    from client.errors import CaptchaError, ClientClosed
 
     class Cancelled(grpc.RpcError):
         def code(self):
@@ -641,3 +641,13 @@ def test_the_client_retries_a_reading_cancelled_by_a_stopping_replica_but_not_a_
         with pytest.raises(CaptchaError, match="CANCELLED"):
             client._call(once_cancelled, "verdict", 1, reads_only=False)
         assert calls == ["verdict"]
+
+        def closed_meanwhile(request, timeout, metadata):  # close() in another thread cancels the call
+            calls.append(request)
+            client.close()
+            raise Cancelled()
+
+        calls.clear()
+        with pytest.raises(ClientClosed):
+            client._call(closed_meanwhile, "picture", 1)
+        assert calls == ["picture"]

@@ -1,6 +1,7 @@
 """Starting the server for benchmarks and reading its memory."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,6 @@ def start_server(*flags: str, model_dir: str = "saved_models") -> tuple[subproce
 
 def cpu_description() -> str:
     """This machine's CPU in a few words: cores, model name and the vector units that matter here."""
-    import os
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "CPU")
     flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 
 from bench.procs import cpu_description, rss_mb, start, start_server  # noqa: E402
+from server.models import DEFAULT_PRECISION  # noqa: E402
 METHOD = "captcha.v1.CaptchaService.Recognize"
 STREAM = "captcha.v1.CaptchaService.RecognizeStream"
 DIRECT = "Recognize, 32 callers, direct route only (--confidence-threshold 0)"
@@ -71,8 +72,8 @@ def ghz(binary: str, port: int, data_file: Path, *args: str, method: str = METHO
             "status": report.get("statusCodeDistribution")}
 
 
-def raw_model_throughput(seconds: float = 8.0, batch: int = 32, runtime: str = "auto", precision: str = "f32",
-                         threads: int = 0) -> dict:
+def raw_model_throughput(seconds: float = 8.0, batch: int = 32, runtime: str = "auto",
+                         precision: str = DEFAULT_PRECISION, threads: int = 0) -> dict:
     """The newest red model on ``runtime`` (OpenVINO: at ``precision`` with ``threads``), batches of
     ``batch`` in this process: the ceiling the server approaches."""
     import numpy as np

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from captcha_core.colors import ALL_COLORS, Color  # noqa: E402
 from captcha_core.transforms import to_red  # noqa: E402
 from training.evaluate.accuracy import loaded_models, open_plane, read_all, score, served  # noqa: E402
+from server.runtime_openvino import PRECISIONS  # noqa: E402
 from training.synth.eval_sets import Dataset  # noqa: E402
 
 RUNTIMES = ("tensorflow", "openvino")
@@ -83,7 +84,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, nargs="+", default=DEFAULT_SETS)
     p.add_argument("--limit", type=int)
-    p.add_argument("--precision", choices=("f32", "bf16", "auto"))
+    p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--out", help="results name under bench/results/ (default: runtimes, or runtimes-PRECISION)")
     args = p.parse_args()
     report = compare(args.data, args.limit, args.precision)

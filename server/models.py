@@ -16,6 +16,8 @@ from captcha_core.ctc import Reading  # noqa: F401  (the reading every model ret
 
 log = logging.getLogger("captcha.models")
 RUNTIMES = ("auto", "openvino", "tensorflow")
+#: OpenVINO's precision unless asked otherwise (f32: the same answers as TensorFlow)
+DEFAULT_PRECISION = "f32"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def has_logits_signature(folder: Path) -> bool:
         raise ValueError(f"{folder} holds no readable SavedModel ({type(exc).__name__}: {exc})") from None
 
 
-def load_model(folder: Path, runtime: str = "auto", precision: str = "f32", threads: int = 0) -> Model:
+def load_model(folder: Path, runtime: str = "auto", precision: str = DEFAULT_PRECISION, threads: int = 0) -> Model:
     """``runtime``: ``openvino``, ``tensorflow``, or ``auto``: OpenVINO where it is installed, the
     version has a ``logits`` signature and OpenVINO loads it, else TensorFlow. ``precision`` and
     ``threads`` (per model call, 0: the runtime decides) are OpenVINO's."""
@@ -98,6 +100,6 @@ def load_model(folder: Path, runtime: str = "auto", precision: str = "f32", thre
     return model
 
 
-def loader(runtime: str = "auto", precision: str = "f32", threads: int = 0):
+def loader(runtime: str = "auto", precision: str = DEFAULT_PRECISION, threads: int = 0):
     """A folder -> Model function for the repository."""
     return lambda folder: load_model(folder, runtime, precision, threads)

@@ -23,7 +23,7 @@ import numpy as np
 
 from captcha_core.ctc import Charset, decode_best_path
 
-from .models import ModelSpec, Reading
+from .models import DEFAULT_PRECISION, ModelSpec, Reading
 
 log = logging.getLogger("captcha.runtime")
 LOGITS_SIGNATURE = "logits"
@@ -121,7 +121,7 @@ def choose_precision(requested: str, core) -> str:
 
 
 class OpenVinoModel:
-    def __init__(self, folder: Path, precision: str = "f32", logits_graph=None, threads: int = 0):
+    def __init__(self, folder: Path, precision: str = DEFAULT_PRECISION, logits_graph=None, threads: int = 0):
         """``logits_graph``: an OpenVINO model of the folder's ``logits`` signature to run instead of
         the one converted from the SavedModel (a quantised one, say); ``threads``: per call (0:
         OpenVINO decides, every core)."""

@@ -66,10 +66,29 @@ class App:
             self.plane.feedback.close()
 
 
+class StartupError(Exception):
+    """The server cannot start as configured (a port in use, a TLS file missing); the message
+    names the setting."""
+
+
 def _credentials(cfg: ServerConfig):
-    key, cert = Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes()
-    ca = Path(cfg.tls_client_ca).read_bytes() if cfg.tls_client_ca else None
+    def read(flag: str, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise StartupError(f"{flag} {path}: {exc.strerror or exc}") from None
+    key, cert = read("--tls-key", cfg.tls_key), read("--tls-cert", cfg.tls_cert)
+    ca = read("--tls-client-ca", cfg.tls_client_ca) if cfg.tls_client_ca else None
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def _bind(flag: str, port: int, listen):
+    """``listen()``, with a failure to bind told as a StartupError naming ``flag``."""
+    try:
+        return listen()
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or "cannot bind there (in use, or not an address of this host)"
+        raise StartupError(f"{flag} {port}: {reason}") from None
 
 
 def color_health_name(color) -> str:
@@ -106,28 +125,42 @@ def start(cfg: ServerConfig, loader=None) -> App:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable([SERVICE_NAME, health.SERVICE_NAME, "grpc.reflection.v1alpha.ServerReflection"], server)
     address = f"{cfg.host}:{cfg.port}"
-    port = server.add_secure_port(address, _credentials(cfg)) if cfg.tls_cert else server.add_insecure_port(address)
+    credentials = _credentials(cfg) if cfg.tls_cert else None
+    port = _bind("--port", cfg.port, lambda: server.add_secure_port(address, credentials) if credentials
+                 else server.add_insecure_port(address))
     set_health(health_servicer, plane)
     manager.on_change(lambda: set_health(health_servicer, plane))
     server.start()
     app = App(cfg, server, port, manager, health_servicer, metrics, service, plane)
-    if cfg.metrics_port:
-        from prometheus_client import start_http_server
-        start_http_server(cfg.metrics_port, registry=metrics.registry)
-        app.metrics_port = cfg.metrics_port
-    if cfg.health_port >= 0:
-        app.health_server = grpc.server(ThreadPoolExecutor(2, thread_name_prefix="health"))
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, app.health_server)
-        app.health_port = app.health_server.add_insecure_port(f"{cfg.host}:{cfg.health_port}")
-        app.health_server.start()
-    if cfg.http_port >= 0:
-        app.http = http_api.start(cfg.host, cfg.http_port, plane, cfg.auth_token or "")
-        app.http_port = app.http.server_address[1]
+    try:
+        _side_ports(app, cfg)
+    except StartupError:
+        app.stop(0)
+        raise
     manager.watch(cfg.poll_interval)
     log.info("serving on port %d (models: %s; versions: %s)", port,
              ", ".join(f"{s.color.label} v{s.version} on {getattr(s.model, 'runtime', '?')}"
                        for s in manager.loaded()) or "none", describe(version_policy))
     return app
+
+
+def _side_ports(app: App, cfg: ServerConfig) -> None:
+    """The metrics, plain health and HTTP listeners that ``cfg`` asks for."""
+    if cfg.metrics_port:
+        from prometheus_client import start_http_server
+        _bind("--metrics-port", cfg.metrics_port,
+              lambda: start_http_server(cfg.metrics_port, registry=app.metrics.registry))
+        app.metrics_port = cfg.metrics_port
+    if cfg.health_port >= 0:
+        app.health_server = grpc.server(ThreadPoolExecutor(2, thread_name_prefix="health"))
+        health_pb2_grpc.add_HealthServicer_to_server(app.health, app.health_server)
+        app.health_port = _bind("--health-port", cfg.health_port, lambda: app.health_server.add_insecure_port(
+            f"{cfg.host}:{cfg.health_port}"))
+        app.health_server.start()
+    if cfg.http_port >= 0:
+        app.http = _bind("--http-port", cfg.http_port,
+                         lambda: http_api.start(cfg.host, cfg.http_port, app.plane, cfg.auth_token or ""))
+        app.http_port = app.http.server_address[1]
 
 
 def set_health(servicer: health.HealthServicer, plane: DataPlane) -> None:

@@ -15,9 +15,13 @@ def main(argv=None) -> None:
     if cfg.tf_threads:
         from .runtime_tf import use_threads
         use_threads(cfg.tf_threads)
-    from .app import start
+    from .app import StartupError, start
 
-    app = start(cfg)
+    try:
+        app = start(cfg)
+    except StartupError as exc:
+        logging.getLogger("captcha.server").error("cannot start: %s", exc)
+        raise SystemExit(2) from None
     print(f"captcha server listening on port {app.port}", flush=True)
     done = threading.Event()
 

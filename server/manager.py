@@ -2,7 +2,7 @@
 wants for each colour, warms it up, swaps it in once ready and retires the one it replaces.
 
 ``refresh()`` asks the source what is on disk and the policy what is wanted, colour by colour
-(colours load in parallel): the most wanted version that is serving stays; one that is not is
+(colours load in parallel, as far as the runtime allows): the most wanted version that is serving stays; one that is not is
 loaded (and warmed up by its loader) before it replaces the old one; a version that fails to load
 is logged and skipped until its folder's contents change; when no wanted version is on disk any
 more the colour is unloaded. So removing the newest folder serves the one before it again.

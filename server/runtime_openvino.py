@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +30,11 @@ log = logging.getLogger("captcha.runtime")
 LOGITS_SIGNATURE = "logits"
 DEFAULT_SIGNATURE = "serving_default"
 PRECISIONS = ("auto", "f32", "bf16")
+#: held while a model compiles and makes its first inference: two threads making their first
+#: inference at once can deadlock in OpenVINO's Python binding (a C++ function-local static whose
+#: initialiser waits for the GIL that the other thread holds while it waits for the static), so
+#: models load one at a time; inferences after the first take no lock
+_FIRST_USE = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -138,10 +144,11 @@ class OpenVinoModel:
         self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
         self._config = config
         self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
-        self._request = core.compile_model(with_best_path(self._logits_model.clone()), "CPU", config) \
-            .create_infer_request()
         self._logits_request = None
-        self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
+        with _FIRST_USE:
+            self._request = core.compile_model(with_best_path(self._logits_model.clone()), "CPU", config) \
+                .create_infer_request()
+            self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
 
     @property
     def logits_graph(self):
@@ -151,9 +158,12 @@ class OpenVinoModel:
     def logits(self, images: np.ndarray) -> np.ndarray:
         """images (B, H, W, 3) uint8 -> logits (B, T, classes), the signature as exported."""
         if self._logits_request is None:
-            self._logits_request = _core().compile_model(self._logits_model, "CPU", self._config) \
-                .create_infer_request()
-        self._logits_request.infer({0: np.ascontiguousarray(images)})
+            with _FIRST_USE:
+                request = _core().compile_model(self._logits_model, "CPU", self._config).create_infer_request()
+                request.infer({0: np.ascontiguousarray(images)})
+            self._logits_request = request
+        else:
+            self._logits_request.infer({0: np.ascontiguousarray(images)})
         return self._logits_request.get_output_tensor(0).data.copy()
 
     def read(self, images: np.ndarray) -> list[Reading]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from client import CaptchaClient
+from tests.server_harness import spawn
 from training.synth.eval_sets import draw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,14 +32,7 @@ def eval_pictures(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_process():
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models",
-                             "--grace", "5", "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()  # "captcha server listening on port N"
-    if "listening on port" not in line:
-        proc.kill()
-        pytest.fail(f"server did not start: {line!r}")
-    proc.port = int(line.rsplit(" ", 1)[1])
+    proc, proc.port = spawn("--model-dir", "saved_models", "--grace", "5")
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -147,13 +141,12 @@ def test_one_client_balances_over_two_replicas_and_loses_nothing_when_one_stops(
     from tests.fakes import solid_png
     procs, metrics = [], []
     try:
+        ports = []
         for _ in range(2):
             metrics.append(free_port())
-            proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models",
-                                     "--grace", "5", "--log-level", "WARNING", "--metrics-port", str(metrics[-1])],
-                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            proc, port = spawn("--model-dir", "saved_models", "--grace", "5", "--metrics-port", str(metrics[-1]))
             procs.append(proc)
-        ports = [int(p.stdout.readline().rsplit(" ", 1)[1]) for p in procs]
+            ports.append(port)
         png = solid_png((40, 90, 200))
         answered, failed, stop = [0], [], threading.Event()
 
@@ -194,12 +187,11 @@ def test_a_report_reaches_the_replica_that_answered(tmp_path):
     from tests.fakes import solid_png
     procs = []
     try:
+        replicas = []
         for name in ("a", "b"):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "server", "--port", "0", "--model-dir", "saved_models", "--log-level", "WARNING",
-                 "--feedback-store", str(tmp_path / f"{name}.db")],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
-        replicas = [f"127.0.0.1:{int(p.stdout.readline().rsplit(' ', 1)[1])}" for p in procs]
+            proc, port = spawn("--model-dir", "saved_models", "--feedback-store", str(tmp_path / f"{name}.db"))
+            procs.append(proc)
+            replicas.append(f"127.0.0.1:{port}")
         pictures = [solid_png((40 + i, 90, 200)) for i in range(8)]
         with CaptchaClient(replicas) as client:
             results = [client.recognize(png, "blue") for png in pictures]

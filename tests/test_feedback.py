@@ -18,7 +18,7 @@ from client import CaptchaClient, FailedPrecondition, InvalidArgument, NotFound,
 from server.answer_cache import AnswerCache, Pending
 from tests.conftest import ROOT
 from tests.fakes import FakeModel, solid_png
-from tests.server_harness import running
+from tests.server_harness import running, spawn
 
 PNG = solid_png((10, 20, 200))
 OTHER = solid_png((200, 20, 10))
@@ -173,11 +173,8 @@ def test_cache_bounds_come_from_the_flags(fake_models, tmp_path):
 @pytest.mark.slow
 def test_an_acknowledged_report_survives_kill_9(tmp_path):
     store = tmp_path / "feedback.db"
-    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--model-dir", str(ROOT / "saved_models"),
-                             "--feedback-store", str(store), "--log-level", "WARNING"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc, port = spawn("--model-dir", str(ROOT / "saved_models"), "--feedback-store", str(store))
     try:
-        port = int(proc.stdout.readline().rsplit(" ", 1)[1])
         with CaptchaClient(f"127.0.0.1:{port}") as client:
             result = client.recognize(PNG, "red")
             assert client.report(result, accepted=True).stored

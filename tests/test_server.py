@@ -651,3 +651,29 @@ def test_the_client_retries_a_reading_cancelled_by_a_stopping_replica_but_not_a_
         with pytest.raises(ClientClosed):
             client._call(closed_meanwhile, "picture", 1)
         assert calls == ["picture"]
+
+
+@pytest.mark.parametrize("setting", ["port", "metrics_port", "health_port", "http_port"])
+def test_a_port_in_use_is_a_startup_error_naming_the_setting(fake_models, setting):
+    import socket
+
+    from server.app import StartupError
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(StartupError, match=f"--{setting.replace('_', '-')} {port}"):
+            with running(fake_models, **{setting: port}):
+                pass
+
+
+def test_a_server_that_cannot_start_says_why_in_one_line_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.server_harness import ROOT
+    out = subprocess.run([sys.executable, "-m", "server", "--port", "0", "--model-dir", str(tmp_path),
+                          "--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "missing.key")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "--tls-key" in out.stderr and "No such file" in out.stderr and "Traceback" not in out.stderr

@@ -2,7 +2,7 @@
 and how many answers are identical.
 
     python bench/runtimes.py [--data data/eval/90x35 data/eval/120x50 data/eval/wider-90x35] [--limit N]
-                             [--precision f32|bf16|auto] [--out NAME]
+                             [--precision f32|bf16|mixed|auto] [--out NAME]
 
 Routes: direct (the colour's model), transform (through the red model) and served (the data plane
 with the server's defaults, second look included). OpenVINO runs at ``--precision`` (the server's

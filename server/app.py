@@ -7,6 +7,7 @@ least one colour can be answered and NOT_SERVING when none can; ``<service>/<col
 from __future__ import annotations
 
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class App:
     http: object = None
     http_port: int = 0
     metrics_port: int = 0
+    metrics_http: object = None
     health_server: grpc.Server | None = None
     health_port: int = 0
 
@@ -57,6 +59,9 @@ class App:
         if self.http:
             self.http.shutdown()
             self.http.server_close()
+        if self.metrics_http:
+            self.metrics_http.shutdown()
+            self.metrics_http.server_close()
         if self.health_server:
             self.health_server.stop(0)
         self.server.stop(grace).wait()
@@ -79,6 +84,17 @@ def _credentials(cfg: ServerConfig):
             raise StartupError(f"{flag} {path}: {exc.strerror or exc}") from None
     key, cert = read("--tls-key", cfg.tls_key), read("--tls-cert", cfg.tls_cert)
     ca = read("--tls-client-ca", cfg.tls_client_ca) if cfg.tls_client_ca else None
+    check = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # gRPC reads the PEM only when it binds, and says "bind failed"
+    try:
+        check.load_cert_chain(cfg.tls_cert, cfg.tls_key, password=lambda: b"")  # never a passphrase prompt
+    except ssl.SSLError as exc:
+        raise StartupError(f"--tls-cert {cfg.tls_cert} and --tls-key {cfg.tls_key}: {exc.reason or exc} "
+                           "(a PEM certificate and its unencrypted private key)") from None
+    if ca:
+        try:
+            check.load_verify_locations(cadata=ca.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as exc:
+            raise StartupError(f"--tls-client-ca {cfg.tls_client_ca}: {exc.reason or exc}") from None
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
@@ -96,6 +112,9 @@ def color_health_name(color) -> str:
 
 
 def start(cfg: ServerConfig, loader=None) -> App:
+    """Checks the settings and binds every port before the models load (a port in use fails at
+    once), loads them, then starts serving. Whatever was set up is stopped if any of it fails."""
+    credentials = _credentials(cfg) if cfg.tls_cert else None
     if loader is None:
         from .models import loader as runtime_loader
         loader = runtime_loader(cfg.runtime, cfg.precision, cfg.openvino_threads)
@@ -103,9 +122,6 @@ def start(cfg: ServerConfig, loader=None) -> App:
     version_policy = VersionPolicy.parse(cfg.version_policy)
     manager = ModelManager(cfg.model_dir, loader, cfg.batch_policy(),
                            on_batch=metrics.observe_batch, version_policy=version_policy)
-    manager.refresh()
-    if not manager.loaded():
-        log.warning("no model loaded from %s: every request will get UNAVAILABLE until one appears", cfg.model_dir)
     router = Router(manager, cfg.confidence_threshold, views=cfg.second_look_views)
     feedback = None
     if cfg.feedback_store:
@@ -113,6 +129,32 @@ def start(cfg: ServerConfig, loader=None) -> App:
         feedback = Feedback(open_store(cfg.feedback_store), cfg.feedback_ttl, int(cfg.feedback_max_mb * 2**20), metrics)
     plane = DataPlane(manager, router, metrics, ImageLimits(max_bytes=cfg.max_image_bytes), feedback)
     service = CaptchaService(plane, ThreadPoolExecutor(cfg.workers, thread_name_prefix="stream"))
+    server, health_servicer = _grpc_server(cfg, service, plane)
+    app = App(cfg, server, 0, manager, health_servicer, metrics, service, plane)
+    try:
+        address = f"{cfg.host}:{cfg.port}"
+        app.port = _bind("--port", cfg.port, lambda: server.add_secure_port(address, credentials) if credentials
+                         else server.add_insecure_port(address))
+        set_health(health_servicer, plane)  # NOT_SERVING until a model loads
+        _side_ports(app, cfg)
+        manager.refresh()
+        if not manager.loaded():
+            log.warning("no model loaded from %s: every request will get UNAVAILABLE until one appears", cfg.model_dir)
+        set_health(health_servicer, plane)
+        manager.on_change(lambda: set_health(health_servicer, plane))
+        server.start()
+        manager.watch(cfg.poll_interval)
+    except BaseException:
+        app.stop(0)
+        raise
+    log.info("serving on port %d (models: %s; versions: %s)", app.port,
+             ", ".join(f"{s.color.label} v{s.version} on {getattr(s.model, 'runtime', '?')}"
+                       for s in manager.loaded()) or "none", describe(version_policy))
+    return app
+
+
+def _grpc_server(cfg: ServerConfig, service: CaptchaService, plane: DataPlane):
+    """The gRPC server (not bound, not started) with the service, health and reflection."""
     refused = lambda code_name: plane.count_error(code_name, "grpc")  # noqa: E731
     interceptors = ([BearerTokenInterceptor(cfg.auth_token, refused)] if cfg.auth_token else []) + [DecodeGuard(refused)]
     options = [("grpc.max_receive_message_length", max(MAX_MESSAGE, cfg.max_image_bytes + 65536)),
@@ -124,32 +166,15 @@ def start(cfg: ServerConfig, loader=None) -> App:
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable([SERVICE_NAME, health.SERVICE_NAME, "grpc.reflection.v1alpha.ServerReflection"], server)
-    address = f"{cfg.host}:{cfg.port}"
-    credentials = _credentials(cfg) if cfg.tls_cert else None
-    port = _bind("--port", cfg.port, lambda: server.add_secure_port(address, credentials) if credentials
-                 else server.add_insecure_port(address))
-    set_health(health_servicer, plane)
-    manager.on_change(lambda: set_health(health_servicer, plane))
-    server.start()
-    app = App(cfg, server, port, manager, health_servicer, metrics, service, plane)
-    try:
-        _side_ports(app, cfg)
-    except StartupError:
-        app.stop(0)
-        raise
-    manager.watch(cfg.poll_interval)
-    log.info("serving on port %d (models: %s; versions: %s)", port,
-             ", ".join(f"{s.color.label} v{s.version} on {getattr(s.model, 'runtime', '?')}"
-                       for s in manager.loaded()) or "none", describe(version_policy))
-    return app
+    return server, health_servicer
 
 
 def _side_ports(app: App, cfg: ServerConfig) -> None:
     """The metrics, plain health and HTTP listeners that ``cfg`` asks for."""
     if cfg.metrics_port:
         from prometheus_client import start_http_server
-        _bind("--metrics-port", cfg.metrics_port,
-              lambda: start_http_server(cfg.metrics_port, registry=app.metrics.registry))
+        app.metrics_http = _bind("--metrics-port", cfg.metrics_port,
+                                 lambda: start_http_server(cfg.metrics_port, registry=app.metrics.registry))[0]
         app.metrics_port = cfg.metrics_port
     if cfg.health_port >= 0:
         app.health_server = grpc.server(ThreadPoolExecutor(2, thread_name_prefix="health"))

@@ -73,7 +73,9 @@ _FLAGS = {
     "tf_threads": (int, "TensorFlow threads per op (0: TensorFlow decides, i.e. all cores for the one model whose turn it is; measured fastest with v22 on 2 cores)"),
     "runtime": (str, "auto, openvino or tensorflow: what executes the models (auto: OpenVINO where it is "
                      "installed and the version has a logits signature, else TensorFlow)"),
-    "precision": (str, "OpenVINO's precision: f32 (the same answers as TensorFlow), bf16 (faster where the CPU computes it natively; 99.1%% of v24's answers the same) or auto (bf16 where native, else f32)"),
+    "precision": (str, "OpenVINO's precision: f32 (the same answers as TensorFlow); where the CPU computes bf16 natively, "
+                       "bf16 (fastest; 99.1%% of v24's answers the same) or mixed (the backbone in bf16, the classifier in f32; "
+                       "99.5%% the same); auto (bf16 where native, else f32)"),
     "openvino_threads": (int, "OpenVINO threads per model call (0: OpenVINO decides, every core; 1 spends less CPU per picture under load)"),
     "version_policy": (str, "which version each colour serves: latest, or colour=N pairs, e.g. red=21,blue=latest"),
     "feedback_store": (str, "keep answered pictures for the platform's verdicts (ReportOutcome) and store the "

@@ -9,7 +9,8 @@ other field passes through untouched) beside links to the folder's variables and
 
 The compiled model ends with the heavy half of greedy decoding (log-softmax and the best class at
 each step, in OpenVINO's kernels), so that only (B, T) numbers come back; ``logits()`` runs the
-signature as exported.
+signature as exported. At ``mixed`` precision the model runs as two compiled parts (``Compiled``):
+the backbone in bf16, the classifier and decoding in f32.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from .models import DEFAULT_PRECISION, ModelSpec, Reading
 log = logging.getLogger("captcha.runtime")
 LOGITS_SIGNATURE = "logits"
 DEFAULT_SIGNATURE = "serving_default"
-PRECISIONS = ("auto", "f32", "bf16")
+PRECISIONS = ("auto", "f32", "bf16", "mixed")
 #: held while a model compiles and makes its first inference: two threads making their first
 #: inference at once can deadlock in OpenVINO's Python binding (a C++ function-local static whose
 #: initialiser waits for the GIL that the other thread holds while it waits for the static), so
@@ -121,9 +122,60 @@ def choose_precision(requested: str, core) -> str:
         raise ValueError(f"precision {requested!r}: one of {', '.join(PRECISIONS)}")
     if requested == "auto":
         return "bf16" if supports_bf16(core) else "f32"
-    if requested == "bf16" and not supports_bf16(core):
-        raise ValueError("bf16 was asked for, but this CPU has no native bf16 (AMX or AVX-512 BF16)")
+    if requested in ("bf16", "mixed") and not supports_bf16(core):
+        raise ValueError(f"{requested} was asked for, but this CPU has no native bf16 (AMX or AVX-512 BF16)")
     return requested
+
+
+def backbone_output(model):
+    """The output of the backbone's last convolution or matrix product in ``model`` (the layers
+    the exporter names ``backbone``): where ``mixed`` precision hands over to f32."""
+    heavy = [op for op in model.get_ordered_ops() if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul")
+             and op.get_friendly_name().startswith("backbone")]
+    if not heavy:
+        raise ValueError("mixed precision: this model has no layer named backbone to hand over after")
+    return heavy[-1].output(0)
+
+
+class Compiled:
+    """``model`` (pictures -> outputs) compiled for this CPU at ``precision``. ``mixed``: in two
+    parts, the backbone in bf16 and the rest (classifier and decoding) in f32, which is given the
+    backbone's features and the pictures (for their batch size)."""
+
+    def __init__(self, model, precision: str, config: dict):
+        import openvino as ov
+        from openvino import opset13 as ops
+        core, config = _core(), dict(config)
+        if precision != "mixed":
+            self._parts = [core.compile_model(model, "CPU", {**config, "INFERENCE_PRECISION_HINT": precision})]
+        else:
+            model = model.clone()
+            handover = backbone_output(model)
+            consumers = list(handover.get_target_inputs())
+            front = ov.Model([handover], model.get_parameters(), "backbone")
+            features = ops.parameter(handover.get_partial_shape(), handover.get_element_type(), "features")
+            for consumer in consumers:
+                consumer.replace_source_output(features.output(0))
+            back = ov.Model(model.get_results(), [features, *model.get_parameters()], "head")
+            self._parts = [core.compile_model(front, "CPU", {**config, "INFERENCE_PRECISION_HINT": "bf16"}),
+                           core.compile_model(back, "CPU", {**config, "INFERENCE_PRECISION_HINT": "f32"})]
+        self._requests = [part.create_infer_request() for part in self._parts]
+        #: one batch at a time (the parts hand over through their requests); held by a caller
+        #: across ``run`` and its reading of the outputs when other threads may run too
+        self.lock = threading.RLock()
+
+    def run(self, images: np.ndarray, share_inputs: bool = True):
+        """Runs one batch (``share_inputs``: OpenVINO reads ``images`` in place, which must then not
+        change until this returns); returns the infer request that holds the outputs, valid until
+        the next run."""
+        with self.lock:
+            first = self._requests[0]
+            first.infer({0: images}, share_inputs=share_inputs, share_outputs=True)
+            if len(self._requests) == 1:
+                return first
+            self._requests[1].infer({0: first.get_output_tensor(0).data, 1: images}, share_inputs=share_inputs,
+                                    share_outputs=True)
+            return self._requests[1]
 
 
 class OpenVinoModel:
@@ -134,20 +186,17 @@ class OpenVinoModel:
         folder = Path(folder)
         self.spec = ModelSpec.from_folder(folder)
         self.charset = Charset.from_file(folder / "assets" / self.spec.charset_file)
-        core = _core()
-        self.precision = choose_precision(precision, core)
         threads_note = f", {threads} thread{'s' if threads > 1 else ''}" if threads else ""
-        self.runtime = f"openvino ({self.precision}{threads_note})"
-        config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
+        self._config = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
-        self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
-        self._config = config
-        self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
-        self._logits_request = None
+            self._config["INFERENCE_NUM_THREADS"] = threads
+        self._logits_compiled = None
         with _FIRST_USE:
-            self._request = core.compile_model(with_best_path(self._logits_model.clone()), "CPU", config) \
-                .create_infer_request()
+            self.precision = choose_precision(precision, _core())
+            self.runtime = f"openvino ({self.precision}{threads_note})"
+            self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
+            self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
+            self._reader = Compiled(with_best_path(self._logits_model.clone()), self.precision, self._config)
             self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
 
     @property
@@ -157,21 +206,22 @@ class OpenVinoModel:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """images (B, H, W, 3) uint8 -> logits (B, T, classes), the signature as exported."""
-        if self._logits_request is None:
+        images = np.ascontiguousarray(images)
+        if self._logits_compiled is None:
             with _FIRST_USE:
-                request = _core().compile_model(self._logits_model, "CPU", self._config).create_infer_request()
-                request.infer({0: np.ascontiguousarray(images)})
-            self._logits_request = request
-        else:
-            self._logits_request.infer({0: np.ascontiguousarray(images)})
-        return self._logits_request.get_output_tensor(0).data.copy()
+                if self._logits_compiled is None:
+                    compiled = Compiled(self._logits_model, self.precision, self._config)
+                    compiled.run(images)
+                    self._logits_compiled = compiled
+        with self._logits_compiled.lock:  # the outputs stay this call's until they are copied
+            return self._logits_compiled.run(images).get_output_tensor(0).data.copy()
 
     def read(self, images: np.ndarray) -> list[Reading]:
         """One batch at a time (the batcher's)."""
-        self._request.infer({0: np.ascontiguousarray(images)}, share_inputs=True)
-        best = self._request.get_output_tensor(0).data
-        best_log_p = self._request.get_output_tensor(1).data
-        return decode_best_path(best, best_log_p, self.charset, self.blank)
+        with self._reader.lock:
+            done = self._reader.run(np.ascontiguousarray(images))
+            best, best_log_p = done.get_output_tensor(0).data, done.get_output_tensor(1).data
+            return decode_best_path(best, best_log_p, self.charset, self.blank)
 
 
 @lru_cache(maxsize=1)

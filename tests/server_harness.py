@@ -33,14 +33,17 @@ def spawn(*args: str, ready_within: float = 120.0) -> tuple[subprocess.Popen, in
     nothing within ``ready_within`` seconds, is killed and fails the test with what it wrote."""
     proc = subprocess.Popen([sys.executable, "-m", "server", "--port", "0", "--log-level", "WARNING", *args],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said: list[str] = []  # stderr, read from the start so that a full pipe never stalls the server
+    drain = threading.Thread(target=lambda: said.extend(proc.stderr), daemon=True)
+    drain.start()
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
     reader.start()
     reader.join(ready_within)
     if line and "listening on port" in line[0]:
-        threading.Thread(target=proc.stderr.read, daemon=True).start()  # a full pipe would stall the server
         return proc, int(line[0].rsplit(" ", 1)[1])
     proc.kill()
-    said = proc.communicate(timeout=30)[1][-2000:]
+    proc.wait(30)
+    drain.join(5)
     raise AssertionError(f"server {' '.join(args)} did not start within {ready_within:.0f}s "
-                         f"(exit {proc.returncode}): {said}")
+                         f"(exit {proc.returncode}): {''.join(said)[-2000:]}")

@@ -70,6 +70,43 @@ def test_both_runtimes_give_the_same_logits_on_a_tiny_model(tiny_saved_models):
     assert one_thread.runtime == "openvino (f32, 1 thread)"
 
 
+def test_mixed_precision_runs_the_backbone_in_bf16_and_the_rest_in_f32(tiny_saved_models):
+    from server.runtime_openvino import _core, backbone_output, supports_bf16
+    folder = tiny_saved_models / "yellow" / "1"
+    f32 = OpenVinoModel(folder, "f32")
+    assert backbone_output(f32.logits_graph).get_node().get_friendly_name().startswith("backbone")
+    if not supports_bf16(_core()):
+        with pytest.raises(ValueError, match="no native bf16"):
+            OpenVinoModel(folder, "mixed")
+        return
+    mixed = OpenVinoModel(folder, "mixed")
+    assert mixed.runtime == "openvino (mixed)"
+    import openvino as ov
+    parts = [part.get_property("INFERENCE_PRECISION_HINT") for part in mixed._reader._parts]
+    assert parts == [ov.Type.bf16, ov.Type.f32]
+
+    def convolutions(compiled):
+        return sum(op.get_rt_info()["layerType"].astype(str) == "Convolution"
+                   for op in compiled.get_runtime_model().get_ordered_ops())
+    # the f32 part is given the backbone's features: it does not compute them again
+    assert sum(map(convolutions, mixed._reader._parts)) == convolutions(f32._reader._parts[0])
+    images = pictures(8, seed=3)  # (an untrained model's near ties may be read either way)
+    exact, rounded = f32.logits(images), mixed.logits(images)
+    assert np.abs(exact - rounded).max() <= 0.1 * np.abs(exact).max()  # bf16 rounding, not another model
+
+
+def test_mixed_precision_needs_a_backbone():
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from server.runtime_openvino import backbone_output
+    x = ops.parameter([1, 4], np.float32, "x")
+    product = ops.matmul(x, ops.constant(np.ones((4, 2), np.float32)), False, False)
+    product.set_friendly_name("classifier/MatMul")
+    with pytest.raises(ValueError, match="no layer named backbone"):
+        backbone_output(ov.Model([product], [x]))
+
+
 @pytest.mark.slow
 def test_both_runtimes_give_the_same_answers_with_the_committed_model():
     """(An untrained tiny model's classes are near ties that rounding orders either way; the

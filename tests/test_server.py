@@ -662,9 +662,20 @@ def test_a_port_in_use_is_a_startup_error_naming_the_setting(fake_models, settin
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
+        loaded = []
         with pytest.raises(StartupError, match=f"--{setting.replace('_', '-')} {port}"):
-            with running(fake_models, **{setting: port}):
+            with running(fake_models, loader=loaded.append, **{setting: port}):
                 pass
+    assert not loaded  # every port is bound before the models load
+
+
+def test_a_certificate_that_does_not_parse_is_a_startup_error_naming_it(fake_models, tmp_path):
+    from server.app import StartupError
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    (tmp_path / "key.pem").write_text("not a key\n")
+    with pytest.raises(StartupError, match="--tls-cert .*cert.pem and --tls-key .*key.pem"):
+        with running(fake_models, tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem")):
+            pass
 
 
 def test_a_server_that_cannot_start_says_why_in_one_line_and_exits_2(tmp_path):

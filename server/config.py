@@ -108,6 +108,14 @@ def parse(argv=None) -> ServerConfig:
         p.error(f"--runtime must be one of {', '.join(RUNTIMES)}")
     if args.precision not in PRECISIONS:
         p.error(f"--precision must be one of {', '.join(PRECISIONS)}")
+    if args.precision in ("bf16", "mixed") and args.runtime != "tensorflow":
+        from .models import openvino_available
+        from .runtime_openvino import check_precision
+        try:
+            if openvino_available():
+                check_precision(args.precision)
+        except ValueError as exc:  # else every model would quietly go to TensorFlow
+            p.error(f"--precision {args.precision}: {exc}; use f32 or auto here")
     if args.openvino_threads < 0:
         p.error("--openvino-threads must be 0 (OpenVINO decides) or more")
     if args.feedback_ttl <= 0 or args.feedback_max_mb <= 0:

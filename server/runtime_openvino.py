@@ -127,6 +127,11 @@ def choose_precision(requested: str, core) -> str:
     return requested
 
 
+def check_precision(requested: str) -> None:
+    """Raises ValueError when ``requested`` cannot run on this CPU."""
+    choose_precision(requested, _core())
+
+
 def backbone_output(model):
     """The output of the backbone's last convolution or matrix product in ``model`` (the layers
     the exporter names ``backbone``): where ``mixed`` precision hands over to f32."""

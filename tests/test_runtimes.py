@@ -95,6 +95,18 @@ def test_mixed_precision_runs_the_backbone_in_bf16_and_the_rest_in_f32(tiny_save
     assert np.abs(exact - rounded).max() <= 0.1 * np.abs(exact).max()  # bf16 rounding, not another model
 
 
+def test_a_precision_this_cpu_cannot_run_is_a_usage_error(monkeypatch, capsys):
+    import server.runtime_openvino as rov
+    from server.config import parse
+    monkeypatch.setattr(rov, "supports_bf16", lambda core: False)
+    for precision in ("bf16", "mixed"):
+        with pytest.raises(SystemExit):
+            parse(["--precision", precision])
+        assert "no native bf16" in capsys.readouterr().err
+        assert parse(["--precision", precision, "--runtime", "tensorflow"]).precision == precision
+    assert parse(["--precision", "auto"]).precision == "auto"
+
+
 def test_mixed_precision_needs_a_backbone():
     import openvino as ov
     from openvino import opset13 as ops
@@ -133,6 +145,7 @@ def test_runtime_choice(tiny_saved_models, tmp_path):
         OpenVinoModel(folder, "f16")
     from server.config import parse
     assert parse(["--openvino-threads", "1"]).openvino_threads == 1
+    assert parse(["--precision", "f32"]).precision == "f32"
     with pytest.raises(SystemExit):
         parse(["--openvino-threads", "-1"])
 

@@ -52,6 +52,19 @@ def test_agreeing_reads_inform_a_second_look():
     assert calibrator(0.7, 9, 9) > 0.85 and calibrator(0.7, 9, 3) < 0.3
 
 
+def test_one_answer_gets_what_the_vectorised_form_gives():
+    rng = np.random.default_rng(5)
+    calibrator = Calibrator(tuple(rng.normal(size=6)))
+    n = 500
+    path_p = np.concatenate([rng.uniform(0, 1, n - 4), [0.0, 1.0, 1e-9, 1 - 1e-12]])
+    reads = rng.choice([1, 3, 6, 9, 18], n)
+    agreeing = np.minimum(reads, rng.integers(1, 19, n))
+    transform = rng.uniform(size=n) < 0.3
+    together = calibrator.probabilities(path_p, reads, agreeing, transform)
+    one_by_one = [calibrator(float(p), int(r), int(a), bool(t)) for p, r, a, t in zip(path_p, reads, agreeing, transform)]
+    assert np.allclose(one_by_one, together, rtol=0, atol=1e-12)
+
+
 def test_threshold_is_the_lowest_that_keeps_the_precision():
     conf = np.array([0.99, 0.98, 0.97, 0.9, 0.8, 0.7])
     right = np.array([True, True, True, False, True, False])

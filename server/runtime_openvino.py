@@ -150,7 +150,7 @@ class Compiled:
     def __init__(self, model, precision: str, config: dict):
         import openvino as ov
         from openvino import opset13 as ops
-        core, config = _core(), dict(config)
+        core = _core()
         if precision != "mixed":
             self._parts = [core.compile_model(model, "CPU", {**config, "INFERENCE_PRECISION_HINT": precision})]
         else:
@@ -165,22 +165,20 @@ class Compiled:
             self._parts = [core.compile_model(front, "CPU", {**config, "INFERENCE_PRECISION_HINT": "bf16"}),
                            core.compile_model(back, "CPU", {**config, "INFERENCE_PRECISION_HINT": "f32"})]
         self._requests = [part.create_infer_request() for part in self._parts]
-        #: one batch at a time (the parts hand over through their requests); held by a caller
-        #: across ``run`` and its reading of the outputs when other threads may run too
-        self.lock = threading.RLock()
+        #: one batch at a time: held across ``run`` and the reading of its outputs (the parts hand
+        #: over through their requests, and the outputs live in the last one)
+        self.lock = threading.Lock()
 
-    def run(self, images: np.ndarray, share_inputs: bool = True):
-        """Runs one batch (``share_inputs``: OpenVINO reads ``images`` in place, which must then not
-        change until this returns); returns the infer request that holds the outputs, valid until
-        the next run."""
-        with self.lock:
-            first = self._requests[0]
-            first.infer({0: images}, share_inputs=share_inputs, share_outputs=True)
-            if len(self._requests) == 1:
-                return first
-            self._requests[1].infer({0: first.get_output_tensor(0).data, 1: images}, share_inputs=share_inputs,
-                                    share_outputs=True)
-            return self._requests[1]
+    def run(self, images: np.ndarray):
+        """Runs one batch, read in place (``images`` must not change until this returns); returns
+        the infer request that holds the outputs, valid until the next run. The caller holds ``lock``."""
+        first = self._requests[0]
+        first.infer({0: images}, share_inputs=True, share_outputs=True)
+        if len(self._requests) == 1:
+            return first
+        self._requests[1].infer({0: first.get_output_tensor(0).data, 1: images}, share_inputs=True,
+                                share_outputs=True)
+        return self._requests[1]
 
 
 class OpenVinoModel:
@@ -202,7 +200,7 @@ class OpenVinoModel:
             self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
             self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
             self._reader = Compiled(with_best_path(self._logits_model.clone()), self.precision, self._config)
-            self.read(np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8))  # warm-up
+            self.read(self._warm_up_batch())
 
     @property
     def logits_graph(self):
@@ -211,15 +209,21 @@ class OpenVinoModel:
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """images (B, H, W, 3) uint8 -> logits (B, T, classes), the signature as exported."""
-        images = np.ascontiguousarray(images)
-        if self._logits_compiled is None:
-            with _FIRST_USE:
-                if self._logits_compiled is None:
-                    compiled = Compiled(self._logits_model, self.precision, self._config)
-                    compiled.run(images)
-                    self._logits_compiled = compiled
-        with self._logits_compiled.lock:  # the outputs stay this call's until they are copied
-            return self._logits_compiled.run(images).get_output_tensor(0).data.copy()
+        compiled = self._logits_compiled or self._compile_logits()
+        with compiled.lock:
+            return compiled.run(np.ascontiguousarray(images)).get_output_tensor(0).data.copy()
+
+    def _compile_logits(self) -> Compiled:
+        """The ``logits`` signature compiled and warmed up, once (under the first-use lock)."""
+        with _FIRST_USE:
+            if self._logits_compiled is None:
+                compiled = Compiled(self._logits_model, self.precision, self._config)
+                compiled.run(self._warm_up_batch())
+                self._logits_compiled = compiled
+        return self._logits_compiled
+
+    def _warm_up_batch(self) -> np.ndarray:
+        return np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8)
 
     def read(self, images: np.ndarray) -> list[Reading]:
         """One batch at a time (the batcher's)."""

@@ -59,18 +59,24 @@ class Calibrator:
 
 
 def fit(path_p, reads, agreeing, transform, correct, l2: float = 1e-2, steps: int = 50) -> Calibrator:
-    """Maximum likelihood (Newton's method, a small L2 pull toward the identity map: weight 1
-    on the log-odds, 0 elsewhere, so that a feature the data never varies stays neutral)."""
-    x = features(path_p, reads, agreeing, transform)
-    y = np.asarray(correct, dtype=np.float64)
+    """Maximum likelihood (``fit_logistic``) with a small L2 pull toward the identity map: weight
+    1 on the log-odds, 0 elsewhere, so that a feature the data never varies stays neutral."""
     prior = np.zeros(len(FEATURES))
     prior[FEATURES.index("log_odds")] = 1.0
+    w = fit_logistic(features(path_p, reads, agreeing, transform), correct, prior, l2, steps)
+    return Calibrator(tuple(float(v) for v in w))
+
+
+def fit_logistic(x: np.ndarray, correct, prior: np.ndarray, l2: float = 1e-2, steps: int = 50) -> np.ndarray:
+    """Weights of a logistic model of ``correct`` over the columns of ``x``: Newton's method with a
+    halving step, from ``prior`` and pulled toward it with weight ``l2``."""
+    y = np.asarray(correct, dtype=np.float64)
 
     def loss(w):
         z = x @ w
         return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * np.sum((w - prior) ** 2))
 
-    w = prior.copy()
+    w = np.asarray(prior, dtype=np.float64).copy()
     current = loss(w)
     for _ in range(steps):
         p = 0.5 * (1.0 + np.tanh(0.5 * (x @ w)))
@@ -86,7 +92,7 @@ def fit(path_p, reads, agreeing, transform, correct, l2: float = 1e-2, steps: in
         previous, current = current, loss(w)
         if previous - current < 1e-10 * max(1.0, abs(current)):
             break
-    return Calibrator(tuple(float(v) for v in w))
+    return w
 
 
 @dataclass(frozen=True)

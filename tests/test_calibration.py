@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from captcha_core.calibration import (FALLBACK_MIN_CONFIDENCE, Calibration, Calibrator, coverage_curve, ece, fit,
-                                      threshold_for)
+                                      fit_logistic, threshold_for)
 from captcha_core.feedback import Report, SQLiteStore
 from server.errors import InvalidRequest
 from server.manager import ModelManager
@@ -50,6 +50,14 @@ def test_agreeing_reads_inform_a_second_look():
     correct = rng.uniform(size=n) < share ** 2
     calibrator = fit(np.full(n, 0.7), reads, np.round(share * 9), False, correct)
     assert calibrator(0.7, 9, 9) > 0.85 and calibrator(0.7, 9, 3) < 0.3
+
+
+def test_the_logistic_fit_recovers_the_weights_that_drew_the_answers():
+    rng = np.random.default_rng(4)
+    x = np.column_stack([np.ones(40000), rng.normal(size=40000), rng.integers(0, 2, 40000)])
+    truth = np.array([0.5, 2.0, -1.5])
+    correct = rng.uniform(size=len(x)) < 1 / (1 + np.exp(-(x @ truth)))
+    assert np.allclose(fit_logistic(x, correct, np.zeros(3), l2=1e-6), truth, atol=0.1)
 
 
 def test_one_answer_gets_what_the_vectorised_form_gives():

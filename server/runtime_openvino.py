@@ -7,9 +7,9 @@ view of the folder in which ``logits`` is the default: a copy of ``saved_model.p
 signature names swapped (read and written with a minimal schema of the SavedModel message; every
 other field passes through untouched) beside links to the folder's variables and assets.
 
-The compiled model ends with the heavy half of greedy decoding (log-softmax and the best class at
-each step, in OpenVINO's kernels), so that only (B, T) numbers come back; ``logits()`` runs the
-signature as exported. At ``mixed`` precision the model runs as two compiled parts (``Compiled``):
+The compiled model ends with the log-probability of the best class at each step (a log-sum-exp
+in OpenVINO's kernels) beside the logits, whose best class numpy's argmax finds (faster than
+OpenVINO's TopK on this shape); ``logits()`` runs the signature as exported. At ``mixed`` precision the model runs as two compiled parts (``Compiled``):
 the backbone in bf16, the classifier and decoding in f32.
 """
 from __future__ import annotations
@@ -100,16 +100,21 @@ def convert_logits(folder: Path):
 
 
 def with_best_path(model):
-    """``model`` (pictures -> logits) ending instead in the best class at each step and its
-    log-probability ((B, T) each), what ``captcha_core.ctc.decode_best_path`` needs."""
+    """``model`` (pictures -> logits) ending instead in the logits and each step's best
+    log-probability ((B, T, classes) and (B, T)): the log-sum-exp in OpenVINO's kernels, the best
+    class by ``best_classes`` (numpy's argmax reads the logits faster than OpenVINO's TopK)."""
     import openvino as ov
     from openvino import opset13 as ops
 
     logits = model.get_results()[0].input_value(0)
-    top = ops.topk(ops.log_softmax(logits, -1), 1, -1, "max", "none", "i32")
-    best_log_p = ops.squeeze(top.output(0), [-1]).output(0)
-    best = ops.squeeze(top.output(1), [-1]).output(0)
-    return ov.Model([best, best_log_p], model.get_parameters(), "reader")
+    top = ops.reduce_max(logits, [-1], True)
+    best_log_p = ops.negative(ops.log(ops.reduce_sum(ops.exp(ops.subtract(logits, top)), [-1], False))).output(0)
+    return ov.Model([logits, best_log_p], model.get_parameters(), "reader")
+
+
+def best_classes(logits: np.ndarray) -> np.ndarray:
+    """(B, T, classes) -> the best class at each step, (B, T)."""
+    return logits.argmax(axis=-1)
 
 
 def supports_bf16(core) -> bool:
@@ -193,7 +198,6 @@ class OpenVinoModel:
         self._config = {"PERFORMANCE_HINT": "LATENCY"}
         if threads:
             self._config["INFERENCE_NUM_THREADS"] = threads
-        self._logits_compiled = None
         with _FIRST_USE:
             self.precision = choose_precision(precision, _core())
             self.runtime = f"openvino ({self.precision}{threads_note})"
@@ -208,19 +212,9 @@ class OpenVinoModel:
         return self._logits_model
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """images (B, H, W, 3) uint8 -> logits (B, T, classes), the signature as exported."""
-        compiled = self._logits_compiled or self._compile_logits()
-        with compiled.lock:
-            return compiled.run(np.ascontiguousarray(images)).get_output_tensor(0).data.copy()
-
-    def _compile_logits(self) -> Compiled:
-        """The ``logits`` signature compiled and warmed up, once (under the first-use lock)."""
-        with _FIRST_USE:
-            if self._logits_compiled is None:
-                compiled = Compiled(self._logits_model, self.precision, self._config)
-                compiled.run(self._warm_up_batch())
-                self._logits_compiled = compiled
-        return self._logits_compiled
+        """images (B, H, W, 3) uint8 -> logits (B, T, classes), as the signature computes them."""
+        with self._reader.lock:
+            return self._reader.run(np.ascontiguousarray(images)).get_output_tensor(0).data.copy()
 
     def _warm_up_batch(self) -> np.ndarray:
         return np.zeros((1, self.spec.input_height, self.spec.input_width, 3), np.uint8)
@@ -229,8 +223,8 @@ class OpenVinoModel:
         """One batch at a time (the batcher's)."""
         with self._reader.lock:
             done = self._reader.run(np.ascontiguousarray(images))
-            best, best_log_p = done.get_output_tensor(0).data, done.get_output_tensor(1).data
-            return decode_best_path(best, best_log_p, self.charset, self.blank)
+            logits, best_log_p = done.get_output_tensor(0).data, done.get_output_tensor(1).data
+            return decode_best_path(best_classes(logits), best_log_p, self.charset, self.blank)
 
 
 @lru_cache(maxsize=1)

@@ -1,12 +1,13 @@
 """Where one model's time goes, layer by layer, on the OpenVINO runtime.
 
-    python bench/model_layers.py [--color red] [--precision f32] [--batch 1] [--rounds 200]
+    python bench/model_layers.py [--color red] [--precision f32] [--batch 1] [--rounds 200] [--out FILE]
 
-Compiles the newest version of one colour as the server does (the ``logits`` signature ending
-in the best class at each step, OpenVINO's latency setting, every core), times whole inferences
-without profiling, then again with OpenVINO's per-layer counters, and prints the wall time, the
-sum of the layers' times (the rest is the call itself and the threads' hand-offs) and the
-heaviest layers.
+Compiles the newest version of one colour as the server does (the ``logits`` signature ending in
+the logits and each step's best log-probability, OpenVINO's latency setting, every core), times
+whole inferences without profiling, then numpy's argmax over the logits (the best class at each
+step, which the server takes after the inference), then the inference again with OpenVINO's
+per-layer counters, and prints (and writes to ``--out``) the wall times, the sum of the layers'
+times (the rest is the call itself and the threads' hand-offs) and the heaviest layers.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from captcha_core.versions import newest  # noqa: E402
-from server.runtime_openvino import _core, choose_precision, convert_logits, with_best_path  # noqa: E402
+from server.runtime_openvino import _core, best_classes, choose_precision, convert_logits, with_best_path  # noqa: E402
 
 
 def timed(request, images: np.ndarray, rounds: int) -> float:
@@ -46,14 +47,35 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--out", type=Path, help="also write the report here")
     args = p.parse_args()
+    report = measure(args)
+    print(report)
+    if args.out:
+        args.out.write_text(report + "\n")
+
+
+def argmax_seconds(request, rounds: int) -> float:
+    """Median seconds of numpy's argmax over the logits the last inference left in ``request``."""
+    logits = request.get_output_tensor(0).data
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        best_classes(logits)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(args) -> str:
     folder = newest(args.models / args.color)
     model = with_best_path(convert_logits(folder.resolve()).clone())
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": choose_precision(args.precision, _core())}
     rng = np.random.default_rng(0)
     height, width = (int(d.get_length()) for d in model.input(0).get_partial_shape()[1:3])
     images = rng.integers(0, 256, (args.batch, height, width, 3), dtype=np.uint8)
-    plain = timed(_core().compile_model(model, "CPU", config).create_infer_request(), images, args.rounds)
+    plain_request = _core().compile_model(model, "CPU", config).create_infer_request()
+    plain = timed(plain_request, images, args.rounds)
+    argmax = argmax_seconds(plain_request, args.rounds)
     request = _core().compile_model(model, "CPU", {**config, "PERF_COUNT": True}).create_infer_request()
     profiled = timed(request, images, 20)
     layers: collections.Counter = collections.Counter()
@@ -62,11 +84,12 @@ def main() -> None:
         for info in request.profiling_info:
             layers[(info.node_type, info.exec_type, info.node_name)] += info.real_time.total_seconds() / args.rounds
     total = sum(layers.values())
-    print(f"{args.color} v{folder.name}, {args.precision}, batch {args.batch}: {1e3 * plain:.3f} ms an inference "
-          f"({args.batch / plain:.0f} pictures/s); with the layer counters {1e3 * profiled:.3f} ms, of which the "
-          f"layers {1e3 * total:.3f} ms")
+    lines = [f"{args.color} v{folder.name}, {args.precision}, batch {args.batch}: {1e3 * plain:.3f} ms an inference "
+             f"and {1e3 * argmax:.3f} ms numpy's argmax ({args.batch / (plain + argmax):.0f} pictures/s); with the "
+             f"layer counters {1e3 * profiled:.3f} ms an inference, of which the layers {1e3 * total:.3f} ms"]
     for (kind, kernel, name), seconds in layers.most_common(args.top):
-        print(f"{1e3 * seconds:8.3f} ms {100 * seconds / total:5.1f}%  {kind:16s} {kernel:24s} {name[:60]}")
+        lines.append(f"{1e3 * seconds:8.3f} ms {100 * seconds / total:5.1f}%  {kind:16s} {kernel:24s} {name[:60]}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def read_sets(model_dir: Path, eval_dir: Path, moved: int) -> dict:
     from training.evaluate.accuracy import served
     from training.synth.eval_sets import Dataset
     plane = open_plane(model_dir)
-    always = DataPlane.over(plane.manager, 1.0, ServerConfig().second_look_views)
+    # a second look is taken below the threshold; 2 is above every confidence, 1.0 included
+    always = DataPlane.over(plane.manager, 2.0, ServerConfig().second_look_views)
     sets = {f"cal-{name}": ds for name, ds in zip(("90x35", "120x50", "wider"), calibration_sets())}
     sets.update({name: Dataset.load(eval_dir / name) for name in FROZEN})
     out = {}
@@ -76,11 +77,22 @@ def play(r: dict, policy: str) -> tuple[np.ndarray, np.ndarray]:
         elif all(m[i].text.upper() == first.text.upper() for m in r["moved"][1:]):
             given.append(row(first, truth, checked=True, reads=len(r["moved"])))
             continue
-        else:
+        else:  # the full second look, whose second view is the moved copy already read
             given.append(row(r["always"][i], truth))
         if given[-1][1] > 1:
             direct.append(row(first, truth))
     return np.array(given, dtype=np.float64), np.array(direct, dtype=np.float64).reshape(-1, len(COLUMNS))
+
+
+def check_counts(r: dict) -> dict:
+    """Of the answers today's policy gives without a second look: how many, how many are wrong,
+    how many the moved copies read otherwise, and how many of the wrong ones are among those."""
+    first = r["moved"][0]
+    confident = [i for i, a in enumerate(r["served"]) if a.reads == 1]
+    differ = {i for i in confident if any(m[i].text.upper() != first[i].text.upper() for m in r["moved"][1:])}
+    wrong = {i for i in confident if r["served"][i].text.upper() != r["truth"][i].upper()}
+    return {"confident": len(confident), "wrong": len(wrong), "read_otherwise": len(differ),
+            "wrong_among_those": len(wrong & differ)}
 
 
 def features(rows: np.ndarray) -> np.ndarray:
@@ -120,14 +132,16 @@ def main() -> None:
     args = p.parse_args()
     readings = read_sets(args.models, args.eval_dir, args.views)
     policies = ("today", "checked", "always")
-    report = {"views": args.views, **{policy: evaluate(readings, policy) for policy in policies}}
+    report = {"views": args.views, **{policy: evaluate(readings, policy) for policy in policies},
+              "check": {f"{name}/{color}": check_counts(r) for (name, color), r in readings.items()
+                        if not name.startswith("cal-")}}
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print("Per set/colour, today → checked → always:\n")
     print("| set/colour | exact | ECE | coverage at 99.5% precision | readings an answer |")
     print("|---|---|---|---|---|")
     for key in report["today"]:
-        cells = [" → ".join(fmt(report[policy][key][name]) for policy in policies)
-                 for name, fmt in (("exact", pct2), ("ece", pct2), ("coverage_at_99_5", pct0), ("readings", "{:.2f}".format))]
+        columns = (("exact", pct2), ("ece", pct2), ("coverage_at_99_5", pct0), ("readings", "{:.2f}".format))
+        cells = [" → ".join(fmt(report[policy][key][name]) for policy in policies) for name, fmt in columns]
         print(f"| {key} | " + " | ".join(cells) + " |")
 
 

@@ -8,9 +8,10 @@ signature names swapped (read and written with a minimal schema of the SavedMode
 other field passes through untouched) beside links to the folder's variables and assets.
 
 The compiled model ends with the log-probability of the best class at each step (a log-sum-exp
-in OpenVINO's kernels) beside the logits, whose best class numpy's argmax finds (faster than
-OpenVINO's TopK on this shape); ``logits()`` runs the signature as exported. At ``mixed`` precision the model runs as two compiled parts (``Compiled``):
-the backbone in bf16, the classifier and decoding in f32.
+in OpenVINO's kernels) beside the logits, whose best class numpy's argmax finds (OpenVINO's TopK
+took 8% of an inference); ``logits()`` reads the same compiled model's logits. At ``mixed``
+precision the model runs as two compiled parts (``Compiled``): the backbone in bf16, the
+classifier and the log-sum-exp in f32.
 """
 from __future__ import annotations
 
@@ -149,8 +150,8 @@ def backbone_output(model):
 
 class Compiled:
     """``model`` (pictures -> outputs) compiled for this CPU at ``precision``. ``mixed``: in two
-    parts, the backbone in bf16 and the rest (classifier and decoding) in f32, which is given the
-    backbone's features and the pictures (for their batch size)."""
+    parts, the backbone in bf16 and the rest (the classifier and the log-sum-exp) in f32, which
+    is given the backbone's features and the pictures (for their batch size)."""
 
     def __init__(self, model, precision: str, config: dict):
         import openvino as ov
@@ -212,7 +213,8 @@ class OpenVinoModel:
         return self._logits_model
 
     def logits(self, images: np.ndarray) -> np.ndarray:
-        """images (B, H, W, 3) uint8 -> logits (B, T, classes), as the signature computes them."""
+        """images (B, H, W, 3) uint8 -> logits (B, T, classes), as the signature computes them
+        (through the reader, so a call waits for the batch in progress)."""
         with self._reader.lock:
             return self._reader.run(np.ascontiguousarray(images)).get_output_tensor(0).data.copy()
 

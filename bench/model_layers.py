@@ -24,19 +24,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from captcha_core.versions import newest  # noqa: E402
-from server.runtime_openvino import _core, best_classes, choose_precision, convert_logits, with_best_path  # noqa: E402
+from captcha_core.ctc import best_classes  # noqa: E402
+from server.runtime_openvino import _core, choose_precision, convert_logits, with_best_log_p  # noqa: E402
 
 
-def timed(request, images: np.ndarray, rounds: int) -> float:
-    """Median seconds of one inference."""
-    for _ in range(20):
-        request.infer({0: images}, share_inputs=True, share_outputs=True)
+def median_seconds(call, rounds: int, warm_up: int = 20) -> float:
+    """Median seconds of ``call()`` over ``rounds`` calls, after ``warm_up`` calls not counted."""
+    for _ in range(warm_up):
+        call()
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
-        request.infer({0: images}, share_inputs=True, share_outputs=True)
+        call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def infer(request, images: np.ndarray):
+    return lambda: request.infer({0: images}, share_inputs=True, share_outputs=True)
 
 
 def main() -> None:
@@ -55,29 +60,19 @@ def main() -> None:
         args.out.write_text(report + "\n")
 
 
-def argmax_seconds(request, rounds: int) -> float:
-    """Median seconds of numpy's argmax over the logits the last inference left in ``request``."""
-    logits = request.get_output_tensor(0).data
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        best_classes(logits)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(args) -> str:
     folder = newest(args.models / args.color)
-    model = with_best_path(convert_logits(folder.resolve()).clone())
+    model = with_best_log_p(convert_logits(folder.resolve()).clone())
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": choose_precision(args.precision, _core())}
     rng = np.random.default_rng(0)
     height, width = (int(d.get_length()) for d in model.input(0).get_partial_shape()[1:3])
     images = rng.integers(0, 256, (args.batch, height, width, 3), dtype=np.uint8)
     plain_request = _core().compile_model(model, "CPU", config).create_infer_request()
-    plain = timed(plain_request, images, args.rounds)
-    argmax = argmax_seconds(plain_request, args.rounds)
+    plain = median_seconds(infer(plain_request, images), args.rounds)
+    logits = plain_request.get_output_tensor(0).data
+    argmax = median_seconds(lambda: best_classes(logits), args.rounds, warm_up=0)
     request = _core().compile_model(model, "CPU", {**config, "PERF_COUNT": True}).create_infer_request()
-    profiled = timed(request, images, 20)
+    profiled = median_seconds(infer(request, images), 20)
     layers: collections.Counter = collections.Counter()
     for _ in range(args.rounds):
         request.infer({0: images}, share_inputs=True, share_outputs=True)

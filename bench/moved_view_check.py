@@ -25,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from captcha_core.calibration import EPS, ece, fit_logistic, threshold_for  # noqa: E402
+from captcha_core.calibration import FEATURES, ece, fit_logistic, threshold_for  # noqa: E402
+from captcha_core.calibration import features as calibration_features  # noqa: E402
 from captcha_core.colors import ALL_COLORS  # noqa: E402
 from captcha_core.views import views  # noqa: E402
 
@@ -96,13 +97,11 @@ def check_counts(r: dict) -> dict:
 
 
 def features(rows: np.ndarray) -> np.ndarray:
-    p = np.clip(rows[:, 0], EPS, 1 - EPS)
-    log_odds = np.log(p) - np.log1p(-p)
+    """The calibrator's features (``captcha_core.calibration.features``; a checked answer counts
+    as one reading there, not as a second look), then ``checked`` and ``checked*log_odds``."""
     checked = rows[:, 4]
-    second = ((rows[:, 1] > 1) & (checked == 0)).astype(np.float64)
-    share = np.where(second > 0, rows[:, 2] / np.maximum(rows[:, 1], 1), 0.0)
-    return np.stack([np.ones_like(p), log_odds, second, second * log_odds, share, rows[:, 3], checked,
-                     checked * log_odds], axis=1)
+    base = calibration_features(rows[:, 0], np.where(checked > 0, 1, rows[:, 1]), rows[:, 2], rows[:, 3])
+    return np.column_stack([base, checked, checked * base[:, FEATURES.index("log_odds")]])
 
 
 def evaluate(readings: dict, policy: str) -> dict:
@@ -111,7 +110,7 @@ def evaluate(readings: dict, policy: str) -> dict:
         fit_rows = np.concatenate([np.concatenate(play(r, policy)) for (name, c), r in readings.items()
                                    if c == color.label and name.startswith("cal-")])
         prior = np.zeros(features(fit_rows[:1]).shape[1])
-        prior[1] = 1.0
+        prior[FEATURES.index("log_odds")] = 1.0
         w = fit_logistic(features(fit_rows), fit_rows[:, 5], prior)
         for name in FROZEN:
             rows, _ = play(readings[(name, color.label)], policy)

@@ -36,16 +36,21 @@ class Charset:
         return self.lines[class_id] if 0 <= class_id < len(self.lines) else ""
 
 
+def best_classes(logits: np.ndarray) -> np.ndarray:
+    """logits (B, T, K) -> the class with the highest score at each step, (B, T)."""
+    return logits.argmax(axis=-1)
+
+
 def best_path(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """logits (B, T, K) -> (class with the highest score at each step, its log-probability), (B, T) each."""
     logits = np.asarray(logits, dtype=np.float32)
-    best = logits.argmax(axis=-1)
+    best = best_classes(logits)
     top = logits.max(axis=-1)
     return best, -np.log(np.exp(logits - top[..., None]).sum(axis=-1))
 
 
 def decode_best_path(best: np.ndarray, best_log_p: np.ndarray, charset: Charset, blank: int) -> list[Reading]:
-    """The greedy path (``best_path``, or a runtime's own argmax and log-softmax) -> one
+    """The greedy path (``best_path``, or ``best_classes`` and a runtime's log-probabilities) -> one
     :class:`Reading` per row: repeats merged, blanks dropped."""
     best_p = np.exp(best_log_p.astype(np.float32))
     prev = np.concatenate([np.full((best.shape[0], 1), -1, best.dtype), best[:, :-1]], axis=1)

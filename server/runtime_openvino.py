@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_core.ctc import Charset, decode_best_path
+from captcha_core.ctc import Charset, best_classes, decode_best_path
 
 from .models import DEFAULT_PRECISION, ModelSpec, Reading
 
@@ -100,10 +100,10 @@ def convert_logits(folder: Path):
         return _core().read_model(str(view))
 
 
-def with_best_path(model):
+def with_best_log_p(model):
     """``model`` (pictures -> logits) ending instead in the logits and each step's best
-    log-probability ((B, T, classes) and (B, T)): the log-sum-exp in OpenVINO's kernels, the best
-    class by ``best_classes`` (numpy's argmax reads the logits faster than OpenVINO's TopK)."""
+    log-probability ((B, T, classes) and (B, T)): the log-sum-exp in OpenVINO's kernels; the best
+    class is ``captcha_core.ctc.best_classes``'s (numpy's argmax is faster than OpenVINO's TopK)."""
     import openvino as ov
     from openvino import opset13 as ops
 
@@ -111,11 +111,6 @@ def with_best_path(model):
     top = ops.reduce_max(logits, [-1], True)
     best_log_p = ops.negative(ops.log(ops.reduce_sum(ops.exp(ops.subtract(logits, top)), [-1], False))).output(0)
     return ov.Model([logits, best_log_p], model.get_parameters(), "reader")
-
-
-def best_classes(logits: np.ndarray) -> np.ndarray:
-    """(B, T, classes) -> the best class at each step, (B, T)."""
-    return logits.argmax(axis=-1)
 
 
 def supports_bf16(core) -> bool:
@@ -204,7 +199,7 @@ class OpenVinoModel:
             self.runtime = f"openvino ({self.precision}{threads_note})"
             self._logits_model = logits_graph if logits_graph is not None else convert_logits(folder)
             self.blank = self._logits_model.output(0).get_partial_shape()[-1].get_length() - 1
-            self._reader = Compiled(with_best_path(self._logits_model.clone()), self.precision, self._config)
+            self._reader = Compiled(with_best_log_p(self._logits_model.clone()), self.precision, self._config)
             self.read(self._warm_up_batch())
 
     @property

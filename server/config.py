@@ -74,7 +74,7 @@ _FLAGS = {
     "runtime": (str, "auto, openvino or tensorflow: what executes the models (auto: OpenVINO where it is "
                      "installed and the version has a logits signature, else TensorFlow)"),
     "precision": (str, "OpenVINO's precision: f32 (the same answers as TensorFlow); where the CPU computes bf16 natively, "
-                       "bf16 (fastest; 99.1%% of v24's answers the same) or mixed (the backbone in bf16, the classifier in f32; "
+                       "bf16 (fastest; 99.45%% of v24's answers the same) or mixed (the backbone in bf16, the classifier in f32; "
                        "99.5%% the same); auto (bf16 where native, else f32)"),
     "openvino_threads": (int, "OpenVINO threads per model call (0: OpenVINO decides, every core; 1 spends less CPU per picture under load)"),
     "version_policy": (str, "which version each colour serves: latest, or colour=N pairs, e.g. red=21,blue=latest"),
